@@ -1,0 +1,2 @@
+//! Mask benchmarks (being written).
+fn main() {}

@@ -1,0 +1,1 @@
+//! A Lark-like grammar format. (Being written.)
