@@ -146,18 +146,10 @@ impl Error {
 
 impl fmt::Display for SyntaxError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "{} syntax error at line {}, column {}: {}",
-            self.format, self.line, self.column, self.message
-        )?;
+        writeln!(f, "{} syntax error at line {}, column {}: {}", self.format, self.line, self.column, self.message)?;
         writeln!(f, "  | {}", self.line_text)?;
-        let pad: String = self
-            .line_text
-            .chars()
-            .take(self.column - 1)
-            .map(|c| if c == '\t' { '\t' } else { ' ' })
-            .collect();
+        let pad: String =
+            self.line_text.chars().take(self.column - 1).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
         write!(f, "  | {}{}", pad, "^".repeat(self.width))
     }
 }

@@ -79,10 +79,7 @@ impl GrammarBuilder {
     pub fn define(&mut self, id: RuleId, body: Expr) -> Result<(), Error> {
         let i = id.0 as usize;
         if self.defined[i] {
-            return Err(Error::new(ErrorKind::Grammar(format!(
-                "rule `{}` is defined twice",
-                self.rules[i].name
-            ))));
+            return Err(Error::new(ErrorKind::Grammar(format!("rule `{}` is defined twice", self.rules[i].name))));
         }
         self.rules[i].body = body;
         self.defined[i] = true;

@@ -1,0 +1,568 @@
+//! Lowering the IR to the parser's CFG and the lexer's terminals.
+//!
+//! Where it sits: `ir::Grammar -> lower() -> (Cfg, Terminals) -> CompiledGrammar`.
+//!
+//! Besides flattening repetitions and alternations into BNF rules, this pass
+//! does **lexeme inference** for character-level parts (GBNF): a literal of
+//! several characters, or a whole non-recursive rule, becomes one terminal
+//! when that provably cannot change the language:
+//!
+//! 1. its language is *prefix-free* (no word is a proper prefix of another),
+//!    so the lexer never has to choose between ending and going on; and
+//! 2. the bytes that can start it start no other terminal of the grammar, so
+//!    after its first byte it is the only terminal alive.
+//!
+//! Single-character terminals satisfy (1) trivially, and all single-character
+//! terminals alive together end after the same bytes, so the rest of the
+//! grammar keeps its exact character-level meaning. Candidates that fail (2)
+//! are split back into their parts until nothing conflicts.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::error::{Error, ErrorKind};
+use crate::ir::{Expr, Grammar, LexemeId, RuleId};
+use crate::lexer::dfa::{Dfa, DfaError};
+use crate::lexer::spec::{class_regex, compile_spec};
+use crate::lexer::Terminals;
+use crate::parser::cfg::{Cfg, Sym};
+use crate::Limits;
+
+/// Maximum regex text size for a collapsed rule.
+const MAX_COLLAPSE_REGEX: usize = 20_000;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum TermKey {
+    Declared(u32),
+    Class(Vec<(char, char)>, bool),
+    Literal(String),
+    Rule(u32),
+}
+
+pub(crate) struct Lowered {
+    pub(crate) cfg: Cfg,
+    pub(crate) terminals: Terminals,
+}
+
+struct Lowerer<'a> {
+    g: &'a Grammar,
+    limits: &'a Limits,
+    regular: Vec<bool>,
+    rule_regex: HashMap<u32, Option<String>>,
+    dfas: HashMap<TermKey, Option<Dfa>>,
+    blocked: HashSet<TermKey>,
+    // emission
+    nt_names: Vec<String>,
+    nt_of_rule: HashMap<u32, u32>,
+    rules_out: Vec<(u32, Vec<Sym>)>,
+    term_ids: HashMap<TermKey, Sym>,
+    term_dfas: Vec<Dfa>,
+    term_names: Vec<String>,
+    pending: Vec<u32>,
+    nothing_nt: Option<u32>,
+    size: usize,
+}
+
+pub(crate) fn lower(g: &Grammar, limits: &Limits) -> Result<Lowered, Error> {
+    let mut l = Lowerer {
+        g,
+        limits,
+        regular: regular_rules(g),
+        rule_regex: HashMap::new(),
+        dfas: HashMap::new(),
+        blocked: HashSet::new(),
+        nt_names: Vec::new(),
+        nt_of_rule: HashMap::new(),
+        rules_out: Vec::new(),
+        term_ids: HashMap::new(),
+        term_dfas: Vec::new(),
+        term_names: Vec::new(),
+        pending: Vec::new(),
+        nothing_nt: None,
+        size: 0,
+    };
+    l.infer_lexemes()?;
+    // The start rule is always a nonterminal (possibly wrapping one terminal).
+    let start = l.nt_names.len() as u32;
+    l.nt_names.push(g.rule(g.start).name.clone());
+    let start_sym = l.ref_sym(g.start.0, 0)?;
+    l.rules_out.push((start, vec![start_sym]));
+    while let Some(r) = l.pending.pop() {
+        let nt = l.nt_of_rule[&r];
+        let alts = l.lower_alts(&g.rules[r as usize].body, 0)?;
+        for a in alts {
+            l.rules_out.push((nt, a));
+        }
+    }
+    let rules = prune_unproductive(l.nt_names.len(), l.rules_out, start)?;
+    let cfg = Cfg::new(l.nt_names, rules, start);
+    Ok(Lowered { cfg, terminals: Terminals { dfas: l.term_dfas, names: l.term_names } })
+}
+
+/// Rules that are not recursive and use only character-level leaves.
+fn regular_rules(g: &Grammar) -> Vec<bool> {
+    let n = g.rules.len();
+    let mut deps: Vec<HashSet<u32>> = vec![HashSet::new(); n];
+    let mut has_lexeme = vec![false; n];
+    for (i, r) in g.rules.iter().enumerate() {
+        let mut stack = vec![&r.body];
+        while let Some(e) = stack.pop() {
+            match e {
+                Expr::Lexeme(_) => has_lexeme[i] = true,
+                Expr::Ref(x) => {
+                    deps[i].insert(x.0);
+                }
+                Expr::Seq(v) | Expr::Alt(v) => stack.extend(v.iter()),
+                Expr::Repeat { expr, .. } => stack.push(expr),
+                Expr::Empty | Expr::Nothing | Expr::Literal(_) | Expr::Class { .. } => {}
+            }
+        }
+    }
+    let mut users: Vec<Vec<u32>> = vec![Vec::new(); n];
+    let mut pending: Vec<usize> = vec![0; n];
+    for (i, d) in deps.iter().enumerate() {
+        pending[i] = d.len();
+        for &x in d {
+            users[x as usize].push(i as u32);
+        }
+    }
+    let mut regular = vec![false; n];
+    let mut queue: Vec<u32> = (0..n as u32).filter(|&i| pending[i as usize] == 0 && !has_lexeme[i as usize]).collect();
+    while let Some(r) = queue.pop() {
+        regular[r as usize] = true;
+        for &u in &users[r as usize] {
+            pending[u as usize] -= 1;
+            if pending[u as usize] == 0 && !has_lexeme[u as usize] {
+                queue.push(u);
+            }
+        }
+    }
+    regular
+}
+
+fn first_bytes_conflict(a: &[bool; 256], count: &[u32; 256]) -> bool {
+    (0..256).any(|b| a[b] && count[b] > 1)
+}
+
+impl Lowerer<'_> {
+    fn nesting_check(&self, depth: usize) -> Result<(), Error> {
+        let max = self.limits.max_nesting.saturating_mul(4).max(64);
+        if depth > max {
+            return Err(Error::limit("max_nesting", self.limits.max_nesting, "lowering nested grammar expressions"));
+        }
+        Ok(())
+    }
+
+    /// Decides which candidates become single terminals (fixpoint).
+    fn infer_lexemes(&mut self) -> Result<(), Error> {
+        loop {
+            let mut keys: Vec<TermKey> = Vec::new();
+            let mut seen_keys = HashSet::new();
+            let mut visited = HashSet::new();
+            self.collect_terms_ref(self.g.start.0, &mut keys, &mut seen_keys, &mut visited, 0)?;
+            let mut count = [0u32; 256];
+            let mut firsts = Vec::with_capacity(keys.len());
+            for k in &keys {
+                let fb = self.dfa_for(k)?.map(|d| d.first_bytes()).unwrap_or([false; 256]);
+                for b in 0..256 {
+                    if fb[b] {
+                        count[b] += 1;
+                    }
+                }
+                firsts.push(fb);
+            }
+            let mut new_blocks = Vec::new();
+            for (k, fb) in keys.iter().zip(&firsts) {
+                if matches!(k, TermKey::Rule(_) | TermKey::Literal(_)) && first_bytes_conflict(fb, &count) {
+                    new_blocks.push(k.clone());
+                }
+            }
+            if new_blocks.is_empty() {
+                return Ok(());
+            }
+            self.blocked.extend(new_blocks);
+        }
+    }
+
+    fn collapsible_rule(&mut self, r: u32) -> Result<bool, Error> {
+        if !self.regular[r as usize] || self.blocked.contains(&TermKey::Rule(r)) {
+            return Ok(false);
+        }
+        Ok(self
+            .dfa_for(&TermKey::Rule(r))?
+            .is_some_and(|d| d.is_prefix_free() && !d.matches_empty() && !d.is_empty_language()))
+    }
+
+    fn collapsible_literal(&self, s: &str) -> bool {
+        s.chars().nth(1).is_some() && !self.blocked.contains(&TermKey::Literal(s.to_string()))
+    }
+
+    fn collect_terms_ref(
+        &mut self,
+        r: u32,
+        keys: &mut Vec<TermKey>,
+        seen: &mut HashSet<TermKey>,
+        visited: &mut HashSet<u32>,
+        depth: usize,
+    ) -> Result<(), Error> {
+        if self.collapsible_rule(r)? {
+            push_key(TermKey::Rule(r), keys, seen);
+            return Ok(());
+        }
+        if visited.insert(r) {
+            let g = self.g;
+            self.collect_terms(&g.rules[r as usize].body, keys, seen, visited, depth + 1)?;
+        }
+        Ok(())
+    }
+
+    fn collect_terms(
+        &mut self,
+        e: &Expr,
+        keys: &mut Vec<TermKey>,
+        seen: &mut HashSet<TermKey>,
+        visited: &mut HashSet<u32>,
+        depth: usize,
+    ) -> Result<(), Error> {
+        self.nesting_check(depth)?;
+        match e {
+            Expr::Empty | Expr::Nothing => {}
+            Expr::Literal(s) => {
+                if self.collapsible_literal(s) {
+                    push_key(TermKey::Literal(s.clone()), keys, seen);
+                } else {
+                    for c in s.chars() {
+                        push_key(TermKey::Class(vec![(c, c)], false), keys, seen);
+                    }
+                }
+            }
+            Expr::Class { ranges, negated } => push_key(TermKey::Class(ranges.clone(), *negated), keys, seen),
+            Expr::Lexeme(id) => push_key(TermKey::Declared(id.0), keys, seen),
+            Expr::Ref(r) => self.collect_terms_ref(r.0, keys, seen, visited, depth)?,
+            Expr::Seq(v) | Expr::Alt(v) => {
+                for x in v {
+                    self.collect_terms(x, keys, seen, visited, depth + 1)?;
+                }
+            }
+            Expr::Repeat { expr, .. } => self.collect_terms(expr, keys, seen, visited, depth + 1)?,
+        }
+        Ok(())
+    }
+
+    /// The DFA of a terminal key (`None` when a collapse candidate cannot be
+    /// built; declared lexemes that fail are errors).
+    fn dfa_for(&mut self, k: &TermKey) -> Result<Option<&Dfa>, Error> {
+        if !self.dfas.contains_key(k) {
+            let max = self.limits.max_lexeme_states;
+            let built: Option<Dfa> = match k {
+                TermKey::Declared(id) => {
+                    let def = &self.g.lexemes[*id as usize];
+                    Some(compile_spec(&def.spec, max).map_err(|e| lexeme_error(&def.name, e, max))?)
+                }
+                TermKey::Class(ranges, neg) => Some(
+                    Dfa::from_regex(&class_regex(ranges, *neg), max)
+                        .map_err(|e| lexeme_error("character class", e, max))?,
+                ),
+                TermKey::Literal(s) => Some(Dfa::literal(s.as_bytes())),
+                TermKey::Rule(r) => match self.regex_of_rule(*r, 0)? {
+                    Some(re) => Dfa::from_regex(&re, max.min(5_000)).ok(),
+                    None => None,
+                },
+            };
+            self.dfas.insert(k.clone(), built);
+        }
+        Ok(self.dfas[k].as_ref())
+    }
+
+    fn regex_of_rule(&mut self, r: u32, depth: usize) -> Result<Option<String>, Error> {
+        if let Some(x) = self.rule_regex.get(&r) {
+            return Ok(x.clone());
+        }
+        let g = self.g;
+        let re = self.regex_of(&g.rules[r as usize].body, depth + 1)?;
+        let re = re.filter(|s| s.len() <= MAX_COLLAPSE_REGEX);
+        self.rule_regex.insert(r, re.clone());
+        Ok(re)
+    }
+
+    fn regex_of(&mut self, e: &Expr, depth: usize) -> Result<Option<String>, Error> {
+        self.nesting_check(depth)?;
+        Ok(match e {
+            Expr::Empty => Some("(?:)".into()),
+            Expr::Nothing => Some("[a&&b]".into()),
+            Expr::Literal(s) => Some(regex_syntax::escape(s)),
+            Expr::Class { ranges, negated } => Some(class_regex(ranges, *negated)),
+            Expr::Lexeme(_) => None,
+            Expr::Ref(r) => self.regex_of_rule(r.0, depth)?.map(|s| format!("(?:{s})")),
+            Expr::Seq(v) => {
+                let mut out = String::new();
+                for x in v {
+                    match self.regex_of(x, depth + 1)? {
+                        Some(s) if out.len() + s.len() <= MAX_COLLAPSE_REGEX => out.push_str(&format!("(?:{s})")),
+                        _ => return Ok(None),
+                    }
+                }
+                Some(out)
+            }
+            Expr::Alt(v) => {
+                let mut parts = Vec::new();
+                for x in v {
+                    match self.regex_of(x, depth + 1)? {
+                        Some(s) => parts.push(s),
+                        None => return Ok(None),
+                    }
+                }
+                if parts.is_empty() {
+                    Some("[a&&b]".into())
+                } else {
+                    Some(format!("(?:{})", parts.join("|")))
+                }
+            }
+            Expr::Repeat { expr, min, max } => self.regex_of(expr, depth + 1)?.map(|s| match max {
+                Some(m) => format!("(?:{s}){{{min},{m}}}"),
+                None => format!("(?:{s}){{{min},}}"),
+            }),
+        })
+    }
+
+    // ---- emission ----
+
+    fn grow(&mut self, n: usize) -> Result<(), Error> {
+        self.size += n;
+        if self.size > self.limits.max_grammar_size {
+            return Err(Error::limit("max_grammar_size", self.limits.max_grammar_size, "lowering the grammar to BNF"));
+        }
+        Ok(())
+    }
+
+    fn new_nt(&mut self, name: String) -> Result<u32, Error> {
+        self.grow(1)?;
+        self.nt_names.push(name);
+        Ok((self.nt_names.len() - 1) as u32)
+    }
+
+    fn nothing(&mut self) -> Result<Sym, Error> {
+        if let Some(n) = self.nothing_nt {
+            return Ok(Sym::Nt(n));
+        }
+        let n = self.new_nt("<nothing>".into())?;
+        self.nothing_nt = Some(n);
+        Ok(Sym::Nt(n))
+    }
+
+    fn term_sym(&mut self, k: TermKey) -> Result<Sym, Error> {
+        if let Some(&s) = self.term_ids.get(&k) {
+            return Ok(s);
+        }
+        let dfa = match self.dfa_for(&k)? {
+            Some(d) => d.clone(),
+            None => return Err(Error::grammar("internal: terminal without automaton")),
+        };
+        let name = match &k {
+            TermKey::Declared(id) => self.g.lexemes[*id as usize].name.clone(),
+            TermKey::Class(r, n) => class_regex(r, *n),
+            TermKey::Literal(s) => format!("{s:?}"),
+            TermKey::Rule(r) => self.g.rules[*r as usize].name.clone(),
+        };
+        if dfa.is_empty_language() {
+            let s = self.nothing()?;
+            self.term_ids.insert(k, s);
+            return Ok(s);
+        }
+        if dfa.matches_empty() {
+            // T? where T is the non-empty part
+            let t = self.term_dfas.len() as u32;
+            self.term_dfas.push(dfa.without_empty());
+            self.term_names.push(name.clone());
+            let nt = self.new_nt(format!("{name}?"))?;
+            self.rules_out.push((nt, vec![Sym::Term(t)]));
+            self.rules_out.push((nt, vec![]));
+            self.term_ids.insert(k, Sym::Nt(nt));
+            return Ok(Sym::Nt(nt));
+        }
+        let t = self.term_dfas.len() as u32;
+        self.term_dfas.push(dfa);
+        self.term_names.push(name);
+        self.term_ids.insert(k, Sym::Term(t));
+        Ok(Sym::Term(t))
+    }
+
+    fn ref_sym(&mut self, r: u32, _depth: usize) -> Result<Sym, Error> {
+        if self.collapsible_rule(r)? {
+            return self.term_sym(TermKey::Rule(r));
+        }
+        if let Some(&nt) = self.nt_of_rule.get(&r) {
+            return Ok(Sym::Nt(nt));
+        }
+        let nt = self.new_nt(self.g.rules[r as usize].name.clone())?;
+        self.nt_of_rule.insert(r, nt);
+        self.pending.push(r);
+        Ok(Sym::Nt(nt))
+    }
+
+    fn lower_alts(&mut self, e: &Expr, depth: usize) -> Result<Vec<Vec<Sym>>, Error> {
+        self.nesting_check(depth)?;
+        match e {
+            Expr::Alt(v) => {
+                let mut out = Vec::new();
+                for x in v {
+                    out.extend(self.lower_alts(x, depth + 1)?);
+                }
+                Ok(out)
+            }
+            Expr::Nothing => Ok(vec![]),
+            _ => {
+                let mut seq = Vec::new();
+                self.lower_into(e, &mut seq, depth + 1)?;
+                Ok(vec![seq])
+            }
+        }
+    }
+
+    fn lower_into(&mut self, e: &Expr, out: &mut Vec<Sym>, depth: usize) -> Result<(), Error> {
+        self.nesting_check(depth)?;
+        match e {
+            Expr::Empty => {}
+            Expr::Nothing => out.push(self.nothing()?),
+            Expr::Literal(s) => {
+                if self.collapsible_literal(s) {
+                    out.push(self.term_sym(TermKey::Literal(s.clone()))?);
+                } else {
+                    for c in s.chars() {
+                        out.push(self.term_sym(TermKey::Class(vec![(c, c)], false))?);
+                    }
+                }
+            }
+            Expr::Class { ranges, negated } => out.push(self.term_sym(TermKey::Class(ranges.clone(), *negated))?),
+            Expr::Lexeme(LexemeId(id)) => out.push(self.term_sym(TermKey::Declared(*id))?),
+            Expr::Ref(RuleId(r)) => out.push(self.ref_sym(*r, depth)?),
+            Expr::Seq(v) => {
+                for x in v {
+                    self.lower_into(x, out, depth + 1)?;
+                }
+            }
+            Expr::Alt(_) => {
+                let alts = self.lower_alts(e, depth + 1)?;
+                out.push(self.nt_with_alts("alt", alts)?);
+            }
+            Expr::Repeat { expr, min, max } => {
+                let x = self.single_sym(expr, depth + 1)?;
+                let (min, max) = (*min as usize, max.map(|m| m as usize));
+                if let Some(m) = max {
+                    if m < min {
+                        out.push(self.nothing()?);
+                        return Ok(());
+                    }
+                }
+                self.grow(min)?;
+                out.extend(std::iter::repeat_n(x, min));
+                match max {
+                    None => {
+                        // R -> ε | R x
+                        let r = self.new_nt("star".into())?;
+                        self.grow(2)?;
+                        self.rules_out.push((r, vec![]));
+                        self.rules_out.push((r, vec![Sym::Nt(r), x]));
+                        out.push(Sym::Nt(r));
+                    }
+                    Some(m) if m > min => {
+                        // O_1 -> ε | x ; O_k -> ε | x O_{k-1}
+                        let mut prev: Option<u32> = None;
+                        for _ in 0..(m - min) {
+                            let o = self.new_nt("opt".into())?;
+                            self.grow(2)?;
+                            self.rules_out.push((o, vec![]));
+                            let mut rhs = vec![x];
+                            if let Some(p) = prev {
+                                rhs.push(Sym::Nt(p));
+                            }
+                            self.rules_out.push((o, rhs));
+                            prev = Some(o);
+                        }
+                        if let Some(p) = prev {
+                            out.push(Sym::Nt(p));
+                        }
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A single symbol standing for `e`.
+    fn single_sym(&mut self, e: &Expr, depth: usize) -> Result<Sym, Error> {
+        let mut seq = Vec::new();
+        if !matches!(e, Expr::Alt(_)) {
+            self.lower_into(e, &mut seq, depth)?;
+            if seq.len() == 1 {
+                return Ok(seq[0]);
+            }
+            return self.nt_with_alts("group", vec![seq]);
+        }
+        let alts = self.lower_alts(e, depth)?;
+        self.nt_with_alts("alt", alts)
+    }
+
+    fn nt_with_alts(&mut self, hint: &str, alts: Vec<Vec<Sym>>) -> Result<Sym, Error> {
+        let nt = self.new_nt(hint.to_string())?;
+        for a in alts {
+            self.grow(a.len() + 1)?;
+            self.rules_out.push((nt, a));
+        }
+        Ok(Sym::Nt(nt))
+    }
+}
+
+fn push_key(k: TermKey, keys: &mut Vec<TermKey>, seen: &mut HashSet<TermKey>) {
+    if seen.insert(k.clone()) {
+        keys.push(k);
+    }
+}
+
+fn lexeme_error(name: &str, e: DfaError, max: usize) -> Error {
+    match e {
+        DfaError::Regex(m) => Error::new(ErrorKind::Regex { lexeme: name.to_string(), message: m }),
+        DfaError::TooManyStates => {
+            Error::limit("max_lexeme_states", max, format!("building the automaton of `{name}`"))
+        }
+    }
+}
+
+/// Removes rules that can derive no terminal string.
+fn prune_unproductive(num_nts: usize, rules: Vec<(u32, Vec<Sym>)>, start: u32) -> Result<Vec<(u32, Vec<Sym>)>, Error> {
+    let mut productive = vec![false; num_nts];
+    let mut missing: Vec<usize> = Vec::with_capacity(rules.len());
+    let mut users: Vec<Vec<u32>> = vec![Vec::new(); num_nts];
+    let mut queue = Vec::new();
+    for (i, (lhs, rhs)) in rules.iter().enumerate() {
+        let nts: Vec<u32> = rhs.iter().filter_map(|s| if let Sym::Nt(n) = s { Some(*n) } else { None }).collect();
+        missing.push(nts.len());
+        for n in nts {
+            users[n as usize].push(i as u32);
+        }
+        if missing[i] == 0 && !productive[*lhs as usize] {
+            productive[*lhs as usize] = true;
+            queue.push(*lhs);
+        }
+    }
+    while let Some(n) = queue.pop() {
+        for &ri in &users[n as usize] {
+            let ri = ri as usize;
+            missing[ri] -= 1;
+            let lhs = rules[ri].0;
+            if missing[ri] == 0 && !productive[lhs as usize] {
+                productive[lhs as usize] = true;
+                queue.push(lhs);
+            }
+        }
+    }
+    if !productive[start as usize] {
+        return Err(Error::grammar("the grammar matches no string (its start rule is not productive)"));
+    }
+    Ok(rules
+        .into_iter()
+        .filter(|(lhs, rhs)| {
+            productive[*lhs as usize] && rhs.iter().all(|s| !matches!(s, Sym::Nt(n) if !productive[*n as usize]))
+        })
+        .collect())
+}

@@ -1,0 +1,619 @@
+//! [`Matcher`]: the per-sequence state — which tokens may come next.
+//!
+//! Where it sits: one matcher per generated sequence, created from a
+//! [`CompiledGrammar`]. The generator calls [`Matcher::compute_mask`] before
+//! sampling and [`Matcher::consume_token`] after.
+//!
+//! The state is an Earley chart (one row per scanned lexeme) plus the lexer
+//! state of the lexeme in progress. Every consumed byte records a frame, so
+//! rollback is a truncate.
+//!
+//! Computing a mask: the token trie is walked from the current lexer state.
+//! Tokens whose bytes stay inside the current lexeme depend on the lexer state
+//! alone; their bits are computed once per lexer state and cached
+//! ([`StateMasks`]). Only the subtrees where a lexeme ends inside a token
+//! (the "boundaries") are walked again with the parser, on every mask.
+
+use std::sync::Arc;
+
+use crate::compiled::{CompiledGrammar, Inner};
+use crate::error::{Error, ErrorKind};
+use crate::lexer::{LexState, LexerCache, LEX_DEAD};
+use crate::parser::chart::Chart;
+use crate::vocab::TokenId;
+
+/// Token bits that depend only on a lexer state.
+#[derive(Debug)]
+struct StateMasks {
+    /// Tokens whose bytes stay inside the lexeme (or end it exactly).
+    allowed: Box<[u32]>,
+    /// `(trie node, lexer state at that node)`: the lexeme may end after the
+    /// node's bytes; children whose byte the state cannot take need the parser.
+    boundaries: Box<[(u32, LexState)]>,
+}
+
+/// Caches a matcher fills as it runs; pooled in the [`CompiledGrammar`].
+#[derive(Clone, Debug)]
+pub(crate) struct MatcherCache {
+    lexer: LexerCache,
+    masks: Vec<Option<Arc<StateMasks>>>,
+    mask_bytes: usize,
+}
+
+impl MatcherCache {
+    fn new() -> Self {
+        MatcherCache { lexer: LexerCache::new(), masks: Vec::new(), mask_bytes: 0 }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Frame {
+    rows: u32,
+    lex: LexState,
+    pending: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct TokMark {
+    frames: usize,
+    eos: bool,
+}
+
+/// Per-sequence matching state over a [`CompiledGrammar`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use formwork_grammar::{regex, CompiledGrammar, Limits, Vocabulary};
+/// let vocab = Arc::new(Vocabulary::bytes());
+/// let g = CompiledGrammar::new(&regex("[0-9]{2}")?, vocab, Limits::default())?;
+/// let mut m = g.matcher()?;
+/// let mut mask = vec![0u32; g.mask_words()];
+/// m.compute_mask(&mut mask)?;
+/// assert!(mask[(b'7' / 32) as usize] & (1 << (b'7' % 32)) != 0);
+/// assert!(mask[(b'x' / 32) as usize] & (1 << (b'x' % 32)) == 0);
+/// m.consume_token(b'4' as u32)?;
+/// m.consume_token(b'2' as u32)?;
+/// assert!(m.is_accepting()?);
+/// # Ok::<(), formwork_grammar::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Matcher {
+    g: CompiledGrammar,
+    cache: Box<MatcherCache>,
+    chart: Chart,
+    lex: LexState,
+    pending: bool,
+    frames: Vec<Frame>,
+    tokens: Vec<TokMark>,
+    stopped: bool,
+    error: Option<Error>,
+    scratch: Vec<u32>,
+    walk: Vec<(u32, LexState)>,
+}
+
+impl std::fmt::Debug for Matcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Matcher")
+            .field("tokens", &self.tokens.len())
+            .field("bytes", &self.frames.len())
+            .field("rows", &self.chart.num_rows())
+            .field("stopped", &self.stopped)
+            .field("error", &self.error)
+            .finish()
+    }
+}
+
+impl Drop for Matcher {
+    fn drop(&mut self) {
+        let c = std::mem::replace(&mut self.cache, Box::new(MatcherCache::new()));
+        self.g.return_cache(*c);
+    }
+}
+
+/// Advances the lexer (and the chart, at lexeme boundaries) by one byte.
+/// Returns the new lexer state and whether it starts a fresh lexeme, or
+/// `None` (with the chart unchanged) when the byte is not allowed.
+fn advance(
+    g: &Inner,
+    chart: &mut Chart,
+    lexer: &mut LexerCache,
+    scratch: &mut Vec<u32>,
+    lex: LexState,
+    b: u8,
+) -> Result<Option<(LexState, bool)>, Error> {
+    let rows = chart.num_rows();
+    let mut n = lexer.step(lex, b, &g.terms, &g.limits)?;
+    if n == LEX_DEAD {
+        if lexer.accepting(lex).is_empty() {
+            return Ok(None);
+        }
+        scratch.clear();
+        scratch.extend_from_slice(lexer.accepting(lex));
+        if !chart.scan(&g.cfg, scratch, &g.limits)? {
+            return Ok(None);
+        }
+        chart.expected_terminals(&g.cfg, scratch);
+        let s = lexer.start_state(scratch, &g.terms, &g.limits)?;
+        n = lexer.step(s, b, &g.terms, &g.limits)?;
+        if n == LEX_DEAD {
+            chart.truncate(rows);
+            return Ok(None);
+        }
+    }
+    if lexer.must_end(n) {
+        scratch.clear();
+        scratch.extend_from_slice(lexer.accepting(n));
+        if !chart.scan(&g.cfg, scratch, &g.limits)? {
+            chart.truncate(rows);
+            return Ok(None);
+        }
+        chart.expected_terminals(&g.cfg, scratch);
+        let s = lexer.start_state(scratch, &g.terms, &g.limits)?;
+        return Ok(Some((s, true)));
+    }
+    Ok(Some((n, false)))
+}
+
+impl Matcher {
+    /// A matcher at the start of the grammar.
+    pub fn new(g: &CompiledGrammar) -> Result<Matcher, Error> {
+        let inner = &g.inner;
+        let mut cache = g.take_cache().unwrap_or_else(|| Box::new(MatcherCache::new()));
+        let mut chart = Chart::new(&inner.cfg);
+        chart.init(&inner.cfg, &inner.limits)?;
+        let mut scratch = Vec::new();
+        chart.expected_terminals(&inner.cfg, &mut scratch);
+        let lex = cache.lexer.start_state(&scratch, &inner.terms, &inner.limits)?;
+        Ok(Matcher {
+            g: g.clone(),
+            cache,
+            chart,
+            lex,
+            pending: false,
+            frames: Vec::new(),
+            tokens: Vec::new(),
+            stopped: false,
+            error: None,
+            scratch,
+            walk: Vec::new(),
+        })
+    }
+
+    /// The compiled grammar.
+    pub fn grammar(&self) -> &CompiledGrammar {
+        &self.g
+    }
+
+    /// Back to the start, clearing any error.
+    pub fn reset(&mut self) -> Result<(), Error> {
+        self.error = None;
+        self.stopped = false;
+        if let Some(f) = self.frames.first().copied() {
+            self.restore(0, f);
+        }
+        self.tokens.clear();
+        Ok(())
+    }
+
+    /// The error that stopped the matcher, if any.
+    pub fn error(&self) -> Option<&Error> {
+        self.error.as_ref()
+    }
+
+    /// Number of tokens consumed (including a final EOS).
+    pub fn num_tokens(&self) -> usize {
+        self.tokens.len()
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        match &self.error {
+            Some(e) => Err(Error::new(ErrorKind::Stopped(Box::new(e.clone())))),
+            None => Ok(()),
+        }
+    }
+
+    fn restore(&mut self, frame_index: usize, f: Frame) {
+        self.chart.truncate(f.rows as usize);
+        self.lex = f.lex;
+        self.pending = f.pending;
+        self.frames.truncate(frame_index);
+    }
+
+    /// Consumes one byte; false (state unchanged) if not allowed.
+    fn consume_byte(&mut self, b: u8) -> Result<bool, Error> {
+        let frame = Frame { rows: self.chart.num_rows() as u32, lex: self.lex, pending: self.pending };
+        let g = self.g.inner.clone();
+        let cache = &mut self.cache;
+        match advance(&g, &mut self.chart, &mut cache.lexer, &mut self.scratch, self.lex, b)? {
+            Some((n, fresh)) => {
+                self.lex = n;
+                self.pending = !fresh;
+                self.frames.push(frame);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn consume_bytes_inner(&mut self, bytes: &[u8]) -> Result<bool, Error> {
+        let start = self.frames.len();
+        for &b in bytes {
+            match self.consume_byte(b) {
+                Ok(true) => {}
+                other => {
+                    if let Some(f) = self.frames.get(start).copied() {
+                        self.restore(start, f);
+                    }
+                    return other;
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Whether the input so far is a complete sentence of the grammar.
+    pub fn is_accepting(&mut self) -> Result<bool, Error> {
+        self.check()?;
+        if self.stopped {
+            return Ok(true);
+        }
+        self.accepting_now()
+    }
+
+    fn accepting_now(&mut self) -> Result<bool, Error> {
+        if !self.pending {
+            return Ok(self.chart.is_accepting());
+        }
+        let g = self.g.inner.clone();
+        let lex = self.lex;
+        let cache = &mut self.cache;
+        if cache.lexer.accepting(lex).is_empty() {
+            return Ok(false);
+        }
+        self.scratch.clear();
+        self.scratch.extend_from_slice(cache.lexer.accepting(lex));
+        let rows = self.chart.num_rows();
+        let ok = self.chart.scan(&g.cfg, &self.scratch, &g.limits)? && self.chart.is_accepting();
+        self.chart.truncate(rows);
+        Ok(ok)
+    }
+
+    /// Whether generation must stop: EOS was consumed, or the grammar accepts
+    /// and allows no further byte.
+    pub fn is_stopped(&mut self) -> Result<bool, Error> {
+        self.check()?;
+        Ok(self.stopped || (self.lex == LEX_DEAD && self.accepting_now()?))
+    }
+
+    /// Consumes a token; an error if the grammar does not allow it, after
+    /// which the matcher stays in the error state until [`Matcher::reset`].
+    pub fn consume_token(&mut self, t: TokenId) -> Result<(), Error> {
+        self.check()?;
+        match self.try_consume_token(t) {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                let vocab = &self.g.inner.vocab;
+                let e = Error::new(ErrorKind::TokenRejected {
+                    token: t,
+                    text: String::from_utf8_lossy(vocab.token_bytes(t)).into_owned(),
+                    position: self.tokens.len(),
+                });
+                self.error = Some(e.clone());
+                Err(e)
+            }
+            Err(e) => {
+                self.error = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// Consumes tokens in order (see [`Matcher::consume_token`]).
+    pub fn consume_tokens(&mut self, tokens: &[TokenId]) -> Result<(), Error> {
+        tokens.iter().try_for_each(|&t| self.consume_token(t))
+    }
+
+    /// Consumes the token if the grammar allows it and returns whether it
+    /// did; a rejected token leaves the state unchanged and is not an error.
+    pub fn try_consume_token(&mut self, t: TokenId) -> Result<bool, Error> {
+        self.check()?;
+        let vocab = self.g.inner.vocab.clone();
+        if t as usize >= vocab.len() {
+            return Err(Error::new(ErrorKind::TokenOutOfRange { token: t, vocab_size: vocab.len() }));
+        }
+        if self.stopped {
+            return Ok(false);
+        }
+        if vocab.eos().contains(&t) {
+            if self.accepting_now()? {
+                self.tokens.push(TokMark { frames: self.frames.len(), eos: true });
+                self.stopped = true;
+                return Ok(true);
+            }
+            return Ok(false);
+        }
+        if vocab.is_special(t) {
+            return Ok(false);
+        }
+        let start = self.frames.len();
+        if self.consume_bytes_inner(vocab.token_bytes(t))? {
+            self.tokens.push(TokMark { frames: start, eos: false });
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    /// Consumes raw bytes as one rollback unit if the grammar allows all of
+    /// them; returns whether it did (state unchanged otherwise).
+    pub fn try_consume_bytes(&mut self, bytes: &[u8]) -> Result<bool, Error> {
+        self.check()?;
+        if self.stopped {
+            return Ok(false);
+        }
+        let start = self.frames.len();
+        if self.consume_bytes_inner(bytes)? {
+            self.tokens.push(TokMark { frames: start, eos: false });
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    /// Undoes the last `n` consumed tokens (or byte units).
+    pub fn rollback(&mut self, n: usize) -> Result<(), Error> {
+        self.check()?;
+        if n > self.tokens.len() {
+            return Err(Error::grammar(format!(
+                "cannot roll back {n} tokens: only {} were consumed",
+                self.tokens.len()
+            )));
+        }
+        for _ in 0..n {
+            let m = self.tokens.pop().expect("n <= tokens.len()");
+            if m.eos {
+                self.stopped = false;
+            } else if let Some(f) = self.frames.get(m.frames).copied() {
+                self.restore(m.frames, f);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the set of allowed tokens into `mask` (bit `t % 32` of word
+    /// `t / 32` is set iff token `t` is allowed). EOS tokens are allowed
+    /// exactly when the grammar accepts; other special tokens never are.
+    pub fn compute_mask(&mut self, mask: &mut [u32]) -> Result<(), Error> {
+        self.check()?;
+        let g = self.g.inner.clone();
+        let words = g.vocab.mask_words();
+        if mask.len() != words {
+            return Err(Error::new(ErrorKind::MaskLength { expected: words, actual: mask.len() }));
+        }
+        mask.iter_mut().for_each(|w| *w = 0);
+        if self.stopped {
+            return Ok(());
+        }
+        self.chart.items_created = 0;
+        let r = self.mask_inner(&g, mask);
+        if let Err(e) = r {
+            self.error = Some(e.clone());
+            return Err(e);
+        }
+        if self.accepting_now()? {
+            for &t in g.vocab.eos() {
+                mask[t as usize / 32] |= 1 << (t % 32);
+            }
+        }
+        Ok(())
+    }
+
+    /// A freshly allocated mask (see [`Matcher::compute_mask`]).
+    pub fn compute_mask_vec(&mut self) -> Result<Vec<u32>, Error> {
+        let mut m = vec![0u32; self.g.mask_words()];
+        self.compute_mask(&mut m)?;
+        Ok(m)
+    }
+
+    fn mask_inner(&mut self, g: &Inner, mask: &mut [u32]) -> Result<(), Error> {
+        let entry = self.state_masks(g, self.lex)?;
+        mask.copy_from_slice(&entry.allowed);
+        let trie = &g.trie;
+        for &(node, p) in entry.boundaries.iter() {
+            let node = node as usize;
+            let rows = self.chart.num_rows();
+            let cache = &mut self.cache;
+            self.scratch.clear();
+            self.scratch.extend_from_slice(cache.lexer.accepting(p));
+            if self.chart.scan(&g.cfg, &self.scratch, &g.limits)? {
+                self.chart.expected_terminals(&g.cfg, &mut self.scratch);
+                let s = cache.lexer.start_state(&self.scratch, &g.terms, &g.limits)?;
+                let mut c = node + 1;
+                let end = trie.end(node);
+                while c < end {
+                    let cache = &mut self.cache;
+                    if cache.lexer.step(p, trie.byte(c), &g.terms, &g.limits)? == LEX_DEAD {
+                        self.walk_subtree(g, c, s, mask)?;
+                    }
+                    c = trie.end(c);
+                }
+            }
+            self.chart.truncate(rows);
+        }
+        Ok(())
+    }
+
+    /// Walks the subtree of node `c` with the parser, `s` being the lexer
+    /// state before `c`'s byte; sets the bits of the tokens reached.
+    fn walk_subtree(&mut self, g: &Inner, c: usize, s: LexState, mask: &mut [u32]) -> Result<(), Error> {
+        let trie = &g.trie;
+        let base_rows = self.chart.num_rows() as u32;
+        let base_depth = trie.depth(c);
+        let end = trie.end(c);
+        let mut walk = std::mem::take(&mut self.walk);
+        walk.clear();
+        let cache = &mut self.cache;
+        let mut i = c;
+        while i < end {
+            let d = trie.depth(i) - base_depth;
+            let (prows, plex) = if d == 0 { (base_rows, s) } else { walk[d - 1] };
+            self.chart.truncate(prows as usize);
+            match advance(g, &mut self.chart, &mut cache.lexer, &mut self.scratch, plex, trie.byte(i))? {
+                None => {
+                    i = trie.end(i);
+                }
+                Some((n, _)) => {
+                    walk.truncate(d);
+                    walk.push((self.chart.num_rows() as u32, n));
+                    for &t in trie.tokens(i) {
+                        mask[t as usize / 32] |= 1 << (t % 32);
+                    }
+                    i += 1;
+                }
+            }
+        }
+        self.chart.truncate(base_rows as usize);
+        self.walk = walk;
+        Ok(())
+    }
+
+    /// The cached token bits for lexer state `s`, computed on first use.
+    fn state_masks(&mut self, g: &Inner, s: LexState) -> Result<Arc<StateMasks>, Error> {
+        let cache = &mut self.cache;
+        if let Some(Some(m)) = cache.masks.get(s as usize) {
+            return Ok(m.clone());
+        }
+        let trie = &g.trie;
+        let mut allowed = vec![0u32; g.vocab.mask_words()];
+        let mut boundaries: Vec<(u32, LexState)> = Vec::new();
+        let depth = trie.max_depth() + 1;
+        let mut lex_at: Vec<LexState> = vec![LEX_DEAD; depth];
+        let mut node_at: Vec<u32> = vec![0; depth];
+        let mut recorded: Vec<bool> = vec![false; depth];
+        lex_at[0] = s;
+        let n = trie.num_nodes();
+        let mut i = 1;
+        while i < n {
+            let d = trie.depth(i);
+            let p = lex_at[d - 1];
+            let nx = cache.lexer.step(p, trie.byte(i), &g.terms, &g.limits)?;
+            if nx == LEX_DEAD {
+                if !recorded[d - 1] && !cache.lexer.accepting(p).is_empty() {
+                    recorded[d - 1] = true;
+                    boundaries.push((node_at[d - 1], p));
+                }
+                i = trie.end(i);
+                continue;
+            }
+            lex_at[d] = nx;
+            node_at[d] = i as u32;
+            recorded[d] = false;
+            for &t in trie.tokens(i) {
+                allowed[t as usize / 32] |= 1 << (t % 32);
+            }
+            i += 1;
+        }
+        // the root itself: a pending lexeme that may end before any byte
+        let entry = Arc::new(StateMasks { allowed: allowed.into(), boundaries: boundaries.into() });
+        let bytes = entry.allowed.len() * 4 + entry.boundaries.len() * 8;
+        if cache.mask_bytes + bytes > g.limits.max_mask_cache_bytes {
+            cache.masks.iter_mut().for_each(|m| *m = None);
+            cache.mask_bytes = 0;
+        }
+        cache.mask_bytes += bytes;
+        if cache.masks.len() <= s as usize {
+            cache.masks.resize(s as usize + 1, None);
+        }
+        cache.masks[s as usize] = Some(entry.clone());
+        Ok(entry)
+    }
+
+    /// The bytes the grammar forces next (empty if there is a choice,
+    /// including the choice to stop).
+    pub fn forced_bytes(&mut self) -> Result<Vec<u8>, Error> {
+        self.check()?;
+        let mut out = Vec::new();
+        if self.stopped {
+            return Ok(out);
+        }
+        let start = self.frames.len();
+        let g = self.g.inner.clone();
+        while out.len() < g.limits.max_forced_bytes && !self.accepting_now()? {
+            let Some(b) = self.only_next_byte(&g)? else { break };
+            if !self.consume_byte(b)? {
+                break;
+            }
+            out.push(b);
+        }
+        if let Some(f) = self.frames.get(start).copied() {
+            self.restore(start, f);
+        }
+        Ok(out)
+    }
+
+    /// The single byte that may come next, if exactly one may.
+    fn only_next_byte(&mut self, g: &Inner) -> Result<Option<u8>, Error> {
+        let lex = self.lex;
+        let cache = &mut self.cache;
+        let mut found: Option<u8> = None;
+        let mut count = 0;
+        let mut live = [false; 256];
+        for b in 0..=255u8 {
+            if cache.lexer.step(lex, b, &g.terms, &g.limits)? != LEX_DEAD {
+                live[b as usize] = true;
+                count += 1;
+                found = Some(b);
+            }
+        }
+        if count <= 1 && !cache.lexer.accepting(lex).is_empty() {
+            self.scratch.clear();
+            self.scratch.extend_from_slice(cache.lexer.accepting(lex));
+            let rows = self.chart.num_rows();
+            if self.chart.scan(&g.cfg, &self.scratch, &g.limits)? {
+                self.chart.expected_terminals(&g.cfg, &mut self.scratch);
+                let s = cache.lexer.start_state(&self.scratch, &g.terms, &g.limits)?;
+                for b in 0..=255u8 {
+                    if !live[b as usize] && cache.lexer.step(s, b, &g.terms, &g.limits)? != LEX_DEAD {
+                        count += 1;
+                        found = Some(b);
+                    }
+                }
+            }
+            self.chart.truncate(rows);
+        }
+        Ok(if count == 1 { found } else { None })
+    }
+
+    /// The tokens that encode the forced bytes: a greedy longest-match
+    /// tokenization, minus a last token that a longer token could replace
+    /// once more bytes are known.
+    pub fn forced_tokens(&mut self) -> Result<Vec<TokenId>, Error> {
+        let bytes = self.forced_bytes()?;
+        let trie = &self.g.inner.trie;
+        let mut out = Vec::new();
+        let mut pos = 0;
+        while pos < bytes.len() {
+            // longest token that is a prefix of bytes[pos..]
+            let mut node = 0;
+            let mut best: Option<(usize, TokenId, usize)> = None;
+            for (k, &b) in bytes[pos..].iter().enumerate() {
+                match trie.child(node, b) {
+                    Some(c) => {
+                        node = c;
+                        if let Some(&t) = trie.tokens(c).first() {
+                            best = Some((k + 1, t, c));
+                        }
+                    }
+                    None => break,
+                }
+            }
+            let Some((len, t, n)) = best else { break };
+            if pos + len == bytes.len() && trie.has_children(n) {
+                break;
+            }
+            out.push(t);
+            pos += len;
+        }
+        Ok(out)
+    }
+}
