@@ -1,0 +1,2 @@
+//! Placeholder until the kernel benchmarks land.
+fn main() {}

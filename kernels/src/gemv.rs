@@ -1,0 +1,486 @@
+//! Matrix-vector products over quantized weights: `out = W x`.
+//!
+//! Where it sits: every linear layer of a decode step is one GEMV. The
+//! weights stay in their file format ([`QuantMatrix`] is a view: rows of
+//! blocks, borrowed from the GGUF bytes); the activation `x` is quantized
+//! once into the 8-bit format the weight type pairs with
+//! ([`QuantizedVector`]), then each output is one quantized dot product.
+//!
+//! Decoding is bound by reading the weights, so the figure of merit is bytes
+//! of weights per second; `benches/kernels.rs` reports it. With the `std`
+//! feature, [`gemv_parallel`] splits the rows over a [`ThreadPool`]
+//! (see [`crate::pool`] for why it never spins), and
+//! [`gemv_parallel_many`] runs several products that share one pool wake-up
+//! (q, k and v of an attention layer; gate and up of an MLP).
+
+use alloc::vec::Vec;
+use core::ops::Range;
+
+use crate::dispatch::{best, Kernels};
+use crate::error::Error;
+use crate::quant::{
+    cast_blocks, ActivationType, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ6K,
+    BlockQ8K, BlockQ8_0, BlockQ8_1, QuantType,
+};
+use crate::scalar;
+
+/// The blocks of a weight matrix, typed by format.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub enum WeightBlocks<'a> {
+    /// Q4_0 blocks.
+    Q4_0(&'a [BlockQ4_0]),
+    /// Q4_1 blocks.
+    Q4_1(&'a [BlockQ4_1]),
+    /// Q5_0 blocks.
+    Q5_0(&'a [BlockQ5_0]),
+    /// Q8_0 blocks.
+    Q8_0(&'a [BlockQ8_0]),
+    /// Q4_K blocks.
+    Q4K(&'a [BlockQ4K]),
+    /// Q5_K blocks.
+    Q5K(&'a [BlockQ5K]),
+    /// Q6_K blocks.
+    Q6K(&'a [BlockQ6K]),
+}
+
+impl<'a> WeightBlocks<'a> {
+    /// The format.
+    pub fn quant_type(&self) -> QuantType {
+        match self {
+            WeightBlocks::Q4_0(_) => QuantType::Q4_0,
+            WeightBlocks::Q4_1(_) => QuantType::Q4_1,
+            WeightBlocks::Q5_0(_) => QuantType::Q5_0,
+            WeightBlocks::Q8_0(_) => QuantType::Q8_0,
+            WeightBlocks::Q4K(_) => QuantType::Q4K,
+            WeightBlocks::Q5K(_) => QuantType::Q5K,
+            WeightBlocks::Q6K(_) => QuantType::Q6K,
+        }
+    }
+
+    /// Number of blocks.
+    pub fn len(&self) -> usize {
+        match self {
+            WeightBlocks::Q4_0(b) => b.len(),
+            WeightBlocks::Q4_1(b) => b.len(),
+            WeightBlocks::Q5_0(b) => b.len(),
+            WeightBlocks::Q8_0(b) => b.len(),
+            WeightBlocks::Q4K(b) => b.len(),
+            WeightBlocks::Q5K(b) => b.len(),
+            WeightBlocks::Q6K(b) => b.len(),
+        }
+    }
+
+    /// No blocks.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Views `bytes` as blocks of format `ty`; `None` when the length is
+    /// not a whole number of blocks.
+    pub fn from_bytes(ty: QuantType, bytes: &'a [u8]) -> Option<WeightBlocks<'a>> {
+        Some(match ty {
+            QuantType::Q4_0 => WeightBlocks::Q4_0(cast_blocks(bytes)?),
+            QuantType::Q4_1 => WeightBlocks::Q4_1(cast_blocks(bytes)?),
+            QuantType::Q5_0 => WeightBlocks::Q5_0(cast_blocks(bytes)?),
+            QuantType::Q8_0 => WeightBlocks::Q8_0(cast_blocks(bytes)?),
+            QuantType::Q4K => WeightBlocks::Q4K(cast_blocks(bytes)?),
+            QuantType::Q5K => WeightBlocks::Q5K(cast_blocks(bytes)?),
+            QuantType::Q6K => WeightBlocks::Q6K(cast_blocks(bytes)?),
+        })
+    }
+
+    fn slice(&self, r: Range<usize>) -> WeightBlocks<'a> {
+        match *self {
+            WeightBlocks::Q4_0(b) => WeightBlocks::Q4_0(&b[r]),
+            WeightBlocks::Q4_1(b) => WeightBlocks::Q4_1(&b[r]),
+            WeightBlocks::Q5_0(b) => WeightBlocks::Q5_0(&b[r]),
+            WeightBlocks::Q8_0(b) => WeightBlocks::Q8_0(&b[r]),
+            WeightBlocks::Q4K(b) => WeightBlocks::Q4K(&b[r]),
+            WeightBlocks::Q5K(b) => WeightBlocks::Q5K(&b[r]),
+            WeightBlocks::Q6K(b) => WeightBlocks::Q6K(&b[r]),
+        }
+    }
+}
+
+/// A row-major matrix of quantized weights, borrowed: `rows` rows of
+/// `cols` weights, each row `cols / block_weights` consecutive blocks (the
+/// GGUF layout of a 2-D tensor with `ne = [cols, rows]`).
+#[derive(Clone, Copy, Debug)]
+pub struct QuantMatrix<'a> {
+    blocks: WeightBlocks<'a>,
+    rows: usize,
+    cols: usize,
+}
+
+impl<'a> QuantMatrix<'a> {
+    /// A `rows x cols` matrix over `blocks`.
+    ///
+    /// Errors when `cols` is not a multiple of the block size or the number
+    /// of blocks is not `rows * cols / block_weights`.
+    pub fn new(blocks: WeightBlocks<'a>, rows: usize, cols: usize) -> Result<Self, Error> {
+        let ty = blocks.quant_type();
+        let bw = ty.block_weights();
+        if cols % bw != 0 {
+            return Err(Error::cols_not_block_multiple(cols, bw));
+        }
+        let expected =
+            (cols / bw).checked_mul(rows).ok_or_else(|| Error::size_overflow(rows, cols))?;
+        if blocks.len() != expected {
+            return Err(Error::wrong_byte_length(expected, blocks.len()));
+        }
+        Ok(QuantMatrix { blocks, rows, cols })
+    }
+
+    /// A `rows x cols` matrix of format `ty` over raw bytes (for instance a
+    /// tensor's extent in an mmapped GGUF file; any alignment).
+    pub fn from_bytes(
+        ty: QuantType,
+        rows: usize,
+        cols: usize,
+        bytes: &'a [u8],
+    ) -> Result<Self, Error> {
+        let row_bytes = ty.row_bytes(cols).ok_or_else(|| {
+            if cols % ty.block_weights() != 0 {
+                Error::cols_not_block_multiple(cols, ty.block_weights())
+            } else {
+                Error::size_overflow(rows, cols)
+            }
+        })?;
+        let expected = row_bytes.checked_mul(rows).ok_or_else(|| Error::size_overflow(rows, cols))?;
+        if bytes.len() != expected {
+            return Err(Error::wrong_byte_length(expected, bytes.len()));
+        }
+        let blocks = WeightBlocks::from_bytes(ty, bytes)
+            .ok_or_else(|| Error::wrong_byte_length(expected, bytes.len()))?;
+        QuantMatrix::new(blocks, rows, cols)
+    }
+
+    /// Number of rows (outputs).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Number of columns (inputs).
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// The weight format.
+    pub fn quant_type(&self) -> QuantType {
+        self.blocks.quant_type()
+    }
+
+    /// The blocks.
+    pub fn blocks(&self) -> WeightBlocks<'a> {
+        self.blocks
+    }
+
+    /// Bytes of weights (what one GEMV reads).
+    pub fn byte_len(&self) -> usize {
+        self.blocks.len() * self.quant_type().block_bytes()
+    }
+
+    fn blocks_per_row(&self) -> usize {
+        self.cols / self.quant_type().block_weights()
+    }
+
+    /// The sub-matrix of rows `r` (for splitting work, or a fused QKV
+    /// tensor into its parts).
+    ///
+    /// # Panics
+    ///
+    /// When `r` is out of bounds.
+    pub fn row_range(&self, r: Range<usize>) -> QuantMatrix<'a> {
+        assert!(r.start <= r.end && r.end <= self.rows, "rows {r:?} of {}", self.rows);
+        let bpr = self.blocks_per_row();
+        QuantMatrix {
+            blocks: self.blocks.slice(r.start * bpr..r.end * bpr),
+            rows: r.end - r.start,
+            cols: self.cols,
+        }
+    }
+
+    /// Dequantizes row `r` into `out` (`cols` values): an embedding lookup
+    /// on a quantized token-embedding matrix.
+    ///
+    /// # Panics
+    ///
+    /// When `r >= rows` or `out.len() != cols`.
+    pub fn dequantize_row(&self, r: usize, out: &mut [f32]) {
+        assert!(r < self.rows, "row {r} of {}", self.rows);
+        let bpr = self.blocks_per_row();
+        match self.blocks.slice(r * bpr..(r + 1) * bpr) {
+            WeightBlocks::Q4_0(b) => scalar::dequantize_q4_0(b, out),
+            WeightBlocks::Q4_1(b) => scalar::dequantize_q4_1(b, out),
+            WeightBlocks::Q5_0(b) => scalar::dequantize_q5_0(b, out),
+            WeightBlocks::Q8_0(b) => scalar::dequantize_q8_0(b, out),
+            WeightBlocks::Q4K(b) => scalar::dequantize_q4k(b, out),
+            WeightBlocks::Q5K(b) => scalar::dequantize_q5k(b, out),
+            WeightBlocks::Q6K(b) => scalar::dequantize_q6k(b, out),
+        }
+    }
+}
+
+/// An activation vector quantized for a dot product with weights.
+///
+/// Reuse one per activation format across steps: [`quantize_from`]
+/// (Self::quantize_from) keeps the allocation.
+#[derive(Clone, Debug, PartialEq)]
+pub enum QuantizedVector {
+    /// Q8_0 blocks (for Q4_0, Q5_0, Q8_0 weights).
+    Q8_0(Vec<BlockQ8_0>),
+    /// Q8_1 blocks (for Q4_1 weights).
+    Q8_1(Vec<BlockQ8_1>),
+    /// Q8_K blocks (for K-quant weights).
+    Q8K(Vec<BlockQ8K>),
+}
+
+impl QuantizedVector {
+    /// An empty vector of format `kind`.
+    pub fn new(kind: ActivationType) -> QuantizedVector {
+        match kind {
+            ActivationType::Q8_0 => QuantizedVector::Q8_0(Vec::new()),
+            ActivationType::Q8_1 => QuantizedVector::Q8_1(Vec::new()),
+            ActivationType::Q8K => QuantizedVector::Q8K(Vec::new()),
+        }
+    }
+
+    /// `x` quantized to `kind` (best kernel set).
+    ///
+    /// # Panics
+    ///
+    /// When `x.len()` is not a multiple of the block length (32 or 256).
+    pub fn quantize(kind: ActivationType, x: &[f32]) -> QuantizedVector {
+        let mut v = QuantizedVector::new(kind);
+        v.quantize_from(x);
+        v
+    }
+
+    /// Replaces the contents with `x` quantized (same format; the allocation
+    /// is reused).
+    ///
+    /// # Panics
+    ///
+    /// When `x.len()` is not a multiple of the block length (32 or 256).
+    pub fn quantize_from(&mut self, x: &[f32]) {
+        self.quantize_from_with(best(), x)
+    }
+
+    /// [`quantize_from`](Self::quantize_from) with a chosen kernel set.
+    ///
+    /// # Panics
+    ///
+    /// When `x.len()` is not a multiple of the block length (32 or 256).
+    pub fn quantize_from_with(&mut self, kernels: &dyn Kernels, x: &[f32]) {
+        let n = self.kind().block_len();
+        assert!(x.len() % n == 0, "{} values are not a whole number of blocks of {n}", x.len());
+        match self {
+            QuantizedVector::Q8_0(v) => {
+                v.resize(x.len() / n, BlockQ8_0::default());
+                kernels.quantize_q8_0(x, v);
+            }
+            QuantizedVector::Q8_1(v) => {
+                v.resize(x.len() / n, BlockQ8_1::default());
+                kernels.quantize_q8_1(x, v);
+            }
+            QuantizedVector::Q8K(v) => {
+                v.resize(x.len() / n, BlockQ8K::default());
+                kernels.quantize_q8k(x, v);
+            }
+        }
+    }
+
+    /// The format.
+    pub fn kind(&self) -> ActivationType {
+        match self {
+            QuantizedVector::Q8_0(_) => ActivationType::Q8_0,
+            QuantizedVector::Q8_1(_) => ActivationType::Q8_1,
+            QuantizedVector::Q8K(_) => ActivationType::Q8K,
+        }
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        let blocks = match self {
+            QuantizedVector::Q8_0(v) => v.len(),
+            QuantizedVector::Q8_1(v) => v.len(),
+            QuantizedVector::Q8K(v) => v.len(),
+        };
+        blocks * self.kind().block_len()
+    }
+
+    /// No values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn check_shapes(w: &QuantMatrix<'_>, x: &QuantizedVector, out: &[f32]) {
+    assert_eq!(
+        w.quant_type().activation(),
+        x.kind(),
+        "{} weights need {:?} activations",
+        w.quant_type(),
+        w.quant_type().activation()
+    );
+    assert_eq!(x.len(), w.cols(), "activation of {} values for {} columns", x.len(), w.cols());
+    assert_eq!(out.len(), w.rows(), "output of {} values for {} rows", out.len(), w.rows());
+}
+
+/// `out = W x` on the calling thread, best kernel set.
+///
+/// # Panics
+///
+/// When `x` is not in the format `w`'s type pairs with
+/// ([`QuantType::activation`]), `x.len() != w.cols()` or
+/// `out.len() != w.rows()`.
+pub fn gemv(w: &QuantMatrix<'_>, x: &QuantizedVector, out: &mut [f32]) {
+    gemv_with(best(), w, x, out)
+}
+
+/// [`gemv`] with a chosen kernel set.
+///
+/// # Panics
+///
+/// As [`gemv`].
+pub fn gemv_with(kernels: &dyn Kernels, w: &QuantMatrix<'_>, x: &QuantizedVector, out: &mut [f32]) {
+    check_shapes(w, x, out);
+    gemv_unchecked_shapes(kernels, w, x, out)
+}
+
+fn gemv_unchecked_shapes(
+    k: &dyn Kernels,
+    w: &QuantMatrix<'_>,
+    x: &QuantizedVector,
+    out: &mut [f32],
+) {
+    use QuantizedVector as V;
+    use WeightBlocks as W;
+    match (w.blocks, x) {
+        (W::Q4_0(b), V::Q8_0(v)) => k.gemv_q4_0(b, v, out),
+        (W::Q4_1(b), V::Q8_1(v)) => k.gemv_q4_1(b, v, out),
+        (W::Q5_0(b), V::Q8_0(v)) => k.gemv_q5_0(b, v, out),
+        (W::Q8_0(b), V::Q8_0(v)) => k.gemv_q8_0(b, v, out),
+        (W::Q4K(b), V::Q8K(v)) => k.gemv_q4k(b, v, out),
+        (W::Q5K(b), V::Q8K(v)) => k.gemv_q5k(b, v, out),
+        (W::Q6K(b), V::Q8K(v)) => k.gemv_q6k(b, v, out),
+        _ => unreachable!("formats checked by check_shapes"),
+    }
+}
+
+#[cfg(feature = "std")]
+pub use parallel::{gemv_parallel, gemv_parallel_many, gemv_parallel_with, GemvTask};
+
+#[cfg(feature = "std")]
+mod parallel {
+    use super::*;
+    use crate::pool::ThreadPool;
+
+    /// One product of a [`gemv_parallel_many`] batch.
+    #[derive(Debug)]
+    pub struct GemvTask<'w, 'b> {
+        /// The weights.
+        pub w: QuantMatrix<'w>,
+        /// The quantized activation.
+        pub x: &'b QuantizedVector,
+        /// Where the `w.rows()` results go.
+        pub out: &'b mut [f32],
+    }
+
+    /// `out = W x` with the rows split over `pool`'s threads, best kernel set.
+    ///
+    /// Results are identical to [`gemv`] (each row is computed by the same
+    /// kernel, whichever thread runs it).
+    ///
+    /// # Panics
+    ///
+    /// As [`gemv`].
+    pub fn gemv_parallel(
+        pool: &ThreadPool,
+        w: &QuantMatrix<'_>,
+        x: &QuantizedVector,
+        out: &mut [f32],
+    ) {
+        gemv_parallel_with(pool, best(), w, x, out)
+    }
+
+    /// [`gemv_parallel`] with a chosen kernel set.
+    ///
+    /// # Panics
+    ///
+    /// As [`gemv`].
+    pub fn gemv_parallel_with(
+        pool: &ThreadPool,
+        kernels: &dyn Kernels,
+        w: &QuantMatrix<'_>,
+        x: &QuantizedVector,
+        out: &mut [f32],
+    ) {
+        gemv_parallel_many(pool, kernels, &mut [GemvTask { w: *w, x, out }])
+    }
+
+    /// Raw output pointer shared by the chunks of one pool job.
+    struct OutPtr(*mut f32);
+    // SAFETY: the pointer is only used to build disjoint sub-slices, one per
+    // chunk, each chunk run exactly once (see `gemv_parallel_many`).
+    unsafe impl Sync for OutPtr {}
+    // SAFETY: as above; f32 is Send.
+    unsafe impl Send for OutPtr {}
+
+    /// Rows per chunk: about 8 chunks per thread (so a thread that starts
+    /// late or is preempted leaves little behind), a multiple of 4 (the
+    /// multi-row kernels' width), at least 16 rows to amortize the claim.
+    fn rows_per_chunk(rows: usize, threads: usize) -> usize {
+        let target = rows.div_ceil(threads * 8);
+        target.max(16).div_ceil(4) * 4
+    }
+
+    /// Several products in one pool job: the threads wake once and take
+    /// chunks of rows from all of them. Use it for products that share an
+    /// input (q/k/v, gate/up).
+    ///
+    /// # Panics
+    ///
+    /// When a task's shapes or formats disagree (as [`gemv`]).
+    pub fn gemv_parallel_many(
+        pool: &ThreadPool,
+        kernels: &dyn Kernels,
+        tasks: &mut [GemvTask<'_, '_>],
+    ) {
+        for t in tasks.iter() {
+            check_shapes(&t.w, t.x, t.out);
+        }
+        if pool.threads() <= 1 {
+            for t in tasks.iter_mut() {
+                gemv_unchecked_shapes(kernels, &t.w, t.x, t.out);
+            }
+            return;
+        }
+        // Chunk c of the job is chunk c - first[i] of task i.
+        let mut first = Vec::with_capacity(tasks.len() + 1);
+        let mut per_task = Vec::with_capacity(tasks.len());
+        let mut n_chunks = 0usize;
+        for t in tasks.iter_mut() {
+            let rpc = rows_per_chunk(t.w.rows(), pool.threads());
+            first.push(n_chunks);
+            per_task.push((t.w, t.x, rpc, OutPtr(t.out.as_mut_ptr())));
+            n_chunks += t.w.rows().div_ceil(rpc);
+        }
+        first.push(n_chunks);
+        let run_chunk = |c: usize| {
+            let i = first.partition_point(|&f| f <= c) - 1;
+            let (w, x, rpc, ref out) = per_task[i];
+            let r0 = (c - first[i]) * rpc;
+            let r1 = (r0 + rpc).min(w.rows());
+            // SAFETY: `out` points to task i's output of `w.rows()` floats,
+            // mutably borrowed (through `tasks`) for the whole call;
+            // r0..r1 is in bounds, and distinct chunks get disjoint ranges;
+            // the pool runs each chunk index exactly once and returns only
+            // after all have finished, so no two live slices overlap.
+            let o = unsafe { core::slice::from_raw_parts_mut(out.0.add(r0), r1 - r0) };
+            gemv_unchecked_shapes(kernels, &w.row_range(r0..r1), x, o);
+        };
+        pool.run(n_chunks, &run_chunk);
+    }
+}

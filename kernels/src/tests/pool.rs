@@ -1,0 +1,90 @@
+//! The thread pool: every chunk exactly once, panics reported after all
+//! chunks finish, nested and concurrent `run`s, drop.
+
+use crate::pool::ThreadPool;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+#[test]
+fn every_chunk_once() {
+    for threads in [0, 1, 2, 4] {
+        let pool = ThreadPool::new(threads);
+        assert_eq!(pool.threads(), threads.max(1));
+        for n in [0, 1, 2, 3, 17, 1000] {
+            let hits: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+            for _ in 0..20 {
+                pool.run(n, &|c| {
+                    hits[c].fetch_add(1, Ordering::Relaxed);
+                });
+            }
+            assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 20), "threads {threads} n {n}");
+        }
+    }
+}
+
+#[test]
+fn panics_after_all_chunks() {
+    let pool = ThreadPool::new(2);
+    let done = AtomicUsize::new(0);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        pool.run(64, &|c| {
+            if c == 5 {
+                panic!("chunk 5");
+            }
+            done.fetch_add(1, Ordering::Relaxed);
+        })
+    }));
+    assert!(r.is_err());
+    assert_eq!(done.load(Ordering::Relaxed), 63);
+    // The pool still works.
+    let n = AtomicUsize::new(0);
+    pool.run(10, &|_| {
+        n.fetch_add(1, Ordering::Relaxed);
+    });
+    assert_eq!(n.load(Ordering::Relaxed), 10);
+}
+
+#[test]
+fn nested_and_concurrent_runs() {
+    let pool = Arc::new(ThreadPool::new(2));
+    let total = Arc::new(AtomicUsize::new(0));
+    // Nested: runs inline instead of deadlocking.
+    pool.run(4, &|_| {
+        pool.run(3, &|_| {
+            total.fetch_add(1, Ordering::Relaxed);
+        });
+    });
+    assert_eq!(total.load(Ordering::Relaxed), 12);
+    // Concurrent callers share the pool.
+    let handles: Vec<_> = (0..3)
+        .map(|_| {
+            let (pool, total) = (Arc::clone(&pool), Arc::clone(&total));
+            std::thread::spawn(move || {
+                for _ in 0..50 {
+                    pool.run(8, &|_| {
+                        total.fetch_add(1, Ordering::Relaxed);
+                    });
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(total.load(Ordering::Relaxed), 12 + 3 * 50 * 8);
+}
+
+/// Workers that are slow to start (here: blocked behind a long chunk) do
+/// not hold up the caller's share, and results are complete.
+#[test]
+fn uneven_chunks() {
+    let pool = ThreadPool::new(3);
+    let sum = AtomicUsize::new(0);
+    pool.run(200, &|c| {
+        if c == 0 {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        sum.fetch_add(c, Ordering::Relaxed);
+    });
+    assert_eq!(sum.load(Ordering::Relaxed), 199 * 200 / 2);
+}
