@@ -29,7 +29,7 @@ pub struct CompiledGrammar {
 pub(crate) struct Inner {
     pub(crate) cfg: Cfg,
     pub(crate) terms: Terminals,
-    pub(crate) trie: TokenTrie,
+    pub(crate) trie: Arc<TokenTrie>,
     pub(crate) vocab: Arc<Vocabulary>,
     pub(crate) limits: Limits,
     pub(crate) pool: Mutex<Vec<MatcherCache>>,
@@ -49,7 +49,7 @@ impl CompiledGrammar {
     /// Compiles `grammar` for `vocab`.
     pub fn new(grammar: &Grammar, vocab: Arc<Vocabulary>, limits: Limits) -> Result<Self, Error> {
         let lowered = lower(grammar, &limits)?;
-        let trie = TokenTrie::new(&vocab);
+        let trie = vocab.trie().clone();
         Ok(CompiledGrammar {
             inner: Arc::new(Inner {
                 cfg: lowered.cfg,

@@ -82,6 +82,8 @@ mod lower;
 mod matcher;
 mod parser;
 mod shapes;
+#[cfg(feature = "tokenizer-json")]
+mod tokenizer_json;
 mod trie;
 mod vocab;
 

@@ -7,8 +7,10 @@
 //! several characters, or a whole non-recursive rule, becomes one terminal
 //! when that provably cannot change the language:
 //!
-//! 1. its language is *prefix-free* (no word is a proper prefix of another),
-//!    so the lexer never has to choose between ending and going on; and
+//! 1. the lexer never has to choose between ending it and going on: its
+//!    language is prefix-free, or wherever a word of it could be extended,
+//!    the extending byte cannot follow the rule in the grammar (FOLLOW set),
+//!    so maximal munch takes the only possible parse; and
 //! 2. the bytes that can start it start no other terminal of the grammar, so
 //!    after its first byte it is the only terminal alive.
 //!
@@ -21,7 +23,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::error::{Error, ErrorKind};
 use crate::ir::{Expr, Grammar, LexemeId, RuleId};
-use crate::lexer::dfa::{Dfa, DfaError};
+use crate::lexer::dfa::{Dfa, DfaError, DEAD};
 use crate::lexer::spec::{class_regex, compile_spec};
 use crate::lexer::Terminals;
 use crate::parser::cfg::{Cfg, Sym};
@@ -48,6 +50,8 @@ struct Lowerer<'a> {
     limits: &'a Limits,
     regular: Vec<bool>,
     rule_regex: HashMap<u32, Option<String>>,
+    greedy_safe: HashMap<u32, bool>,
+    follow: Option<Vec<ByteSet>>,
     dfas: HashMap<TermKey, Option<Dfa>>,
     blocked: HashSet<TermKey>,
     // emission
@@ -68,6 +72,8 @@ pub(crate) fn lower(g: &Grammar, limits: &Limits) -> Result<Lowered, Error> {
         limits,
         regular: regular_rules(g),
         rule_regex: HashMap::new(),
+        greedy_safe: HashMap::new(),
+        follow: None,
         dfas: HashMap::new(),
         blocked: HashSet::new(),
         nt_names: Vec::new(),
@@ -187,9 +193,173 @@ impl Lowerer<'_> {
         if !self.regular[r as usize] || self.blocked.contains(&TermKey::Rule(r)) {
             return Ok(false);
         }
-        Ok(self
-            .dfa_for(&TermKey::Rule(r))?
-            .is_some_and(|d| d.is_prefix_free() && !d.matches_empty() && !d.is_empty_language()))
+        if let Some(&ok) = self.greedy_safe.get(&r) {
+            return Ok(ok);
+        }
+        let ok = self.is_greedy_safe(r)?;
+        self.greedy_safe.insert(r, ok);
+        Ok(ok)
+    }
+
+    /// Whether rule `r`, as one maximal-munch terminal, means what it means
+    /// character by character: wherever the terminal could end and also go
+    /// on, the byte that goes on cannot follow the rule in the grammar.
+    fn is_greedy_safe(&mut self, r: u32) -> Result<bool, Error> {
+        let Some(d) = self.dfa_for(&TermKey::Rule(r))? else { return Ok(false) };
+        if d.is_empty_language() {
+            return Ok(false);
+        }
+        let d = d.without_empty();
+        if d.is_prefix_free() {
+            return Ok(true);
+        }
+        if self.follow.is_none() {
+            self.follow = Some(self.compute_follow()?);
+        }
+        let follow = &self.follow.as_ref().expect("computed above")[r as usize];
+        for st in 1..d.num_states() as u32 {
+            if d.is_accept(st) && (0..=255u8).any(|b| d.next(st, b) != DEAD && follow.contains(b)) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// FIRST and nullability of an expression, given those of the rules.
+    fn first_of(&mut self, e: &Expr, first: &[ByteSet], null: &[bool], depth: usize) -> Result<(ByteSet, bool), Error> {
+        self.nesting_check(depth)?;
+        Ok(match e {
+            Expr::Empty => (ByteSet::default(), true),
+            Expr::Nothing => (ByteSet::default(), false),
+            Expr::Literal(s) => match s.as_bytes().first() {
+                Some(&b) => (ByteSet::single(b), false),
+                None => (ByteSet::default(), true),
+            },
+            Expr::Class { ranges, negated } => {
+                let k = TermKey::Class(ranges.clone(), *negated);
+                (self.dfa_for(&k)?.map(|d| ByteSet::from_bools(&d.first_bytes())).unwrap_or_default(), false)
+            }
+            Expr::Lexeme(id) => match self.dfa_for(&TermKey::Declared(id.0))? {
+                Some(d) => (ByteSet::from_bools(&d.first_bytes()), d.matches_empty()),
+                None => (ByteSet::default(), false),
+            },
+            Expr::Ref(r) => (first[r.0 as usize], null[r.0 as usize]),
+            Expr::Seq(v) => {
+                let mut f = ByteSet::default();
+                for x in v {
+                    let (fx, nx) = self.first_of(x, first, null, depth + 1)?;
+                    f.union(&fx);
+                    if !nx {
+                        return Ok((f, false));
+                    }
+                }
+                (f, true)
+            }
+            Expr::Alt(v) => {
+                let mut f = ByteSet::default();
+                let mut n = false;
+                for x in v {
+                    let (fx, nx) = self.first_of(x, first, null, depth + 1)?;
+                    f.union(&fx);
+                    n |= nx;
+                }
+                (f, n)
+            }
+            Expr::Repeat { expr, min, max } => {
+                if *max == Some(0) {
+                    (ByteSet::default(), true)
+                } else {
+                    let (fx, nx) = self.first_of(expr, first, null, depth + 1)?;
+                    (fx, *min == 0 || nx)
+                }
+            }
+        })
+    }
+
+    /// FOLLOW sets (bytes that can come right after each rule).
+    fn compute_follow(&mut self) -> Result<Vec<ByteSet>, Error> {
+        let g = self.g;
+        let n = g.rules.len();
+        let mut first = vec![ByteSet::default(); n];
+        let mut null = vec![false; n];
+        loop {
+            let mut changed = false;
+            for r in 0..n {
+                let (f, nl) = self.first_of(&g.rules[r].body, &first, &null, 0)?;
+                let mut merged = first[r];
+                merged.union(&f);
+                if merged != first[r] || (nl && !null[r]) {
+                    first[r] = merged;
+                    null[r] |= nl;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let mut follow = vec![ByteSet::default(); n];
+        loop {
+            let mut changed = false;
+            for r in 0..n {
+                let f = follow[r];
+                changed |= self.follow_in(&g.rules[r].body, f, &first, &null, &mut follow, 0)?;
+            }
+            if !changed {
+                break;
+            }
+        }
+        Ok(follow)
+    }
+
+    /// Propagates `after` (what may follow `e`) into the rules inside `e`.
+    fn follow_in(
+        &mut self,
+        e: &Expr,
+        after: ByteSet,
+        first: &[ByteSet],
+        null: &[bool],
+        follow: &mut [ByteSet],
+        depth: usize,
+    ) -> Result<bool, Error> {
+        self.nesting_check(depth)?;
+        let mut changed = false;
+        match e {
+            Expr::Ref(r) => {
+                let mut m = follow[r.0 as usize];
+                m.union(&after);
+                if m != follow[r.0 as usize] {
+                    follow[r.0 as usize] = m;
+                    changed = true;
+                }
+            }
+            Expr::Seq(v) => {
+                let mut f = after;
+                for x in v.iter().rev() {
+                    changed |= self.follow_in(x, f, first, null, follow, depth + 1)?;
+                    let (fx, nx) = self.first_of(x, first, null, depth + 1)?;
+                    if !nx {
+                        f = ByteSet::default();
+                    }
+                    f.union(&fx);
+                }
+            }
+            Expr::Alt(v) => {
+                for x in v {
+                    changed |= self.follow_in(x, after, first, null, follow, depth + 1)?;
+                }
+            }
+            Expr::Repeat { expr, max, .. } => {
+                let mut f = after;
+                if max.is_none_or(|m| m > 1) {
+                    let (fx, _) = self.first_of(expr, first, null, depth + 1)?;
+                    f.union(&fx);
+                }
+                changed |= self.follow_in(expr, f, first, null, follow, depth + 1)?;
+            }
+            Expr::Empty | Expr::Nothing | Expr::Literal(_) | Expr::Class { .. } | Expr::Lexeme(_) => {}
+        }
+        Ok(changed)
     }
 
     fn collapsible_literal(&self, s: &str) -> bool {
@@ -510,6 +680,35 @@ impl Lowerer<'_> {
             self.rules_out.push((nt, a));
         }
         Ok(Sym::Nt(nt))
+    }
+}
+
+/// A set of bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct ByteSet([u64; 4]);
+
+impl ByteSet {
+    fn single(b: u8) -> Self {
+        let mut s = ByteSet::default();
+        s.0[b as usize / 64] |= 1 << (b % 64);
+        s
+    }
+    fn from_bools(v: &[bool; 256]) -> Self {
+        let mut s = ByteSet::default();
+        for (b, &on) in v.iter().enumerate() {
+            if on {
+                s.0[b / 64] |= 1 << (b % 64);
+            }
+        }
+        s
+    }
+    fn union(&mut self, o: &ByteSet) {
+        for i in 0..4 {
+            self.0[i] |= o.0[i];
+        }
+    }
+    fn contains(&self, b: u8) -> bool {
+        self.0[b as usize / 64] >> (b % 64) & 1 == 1
     }
 }
 

@@ -419,8 +419,10 @@ impl Matcher {
         let entry = self.state_masks(g, self.lex)?;
         mask.copy_from_slice(&entry.allowed);
         let trie = &g.trie;
-        for &(node, p) in entry.boundaries.iter() {
-            let node = node as usize;
+        // Boundaries are sorted by lexer state: the lexeme that ends, and so
+        // the parser row after it, is the same for a whole group.
+        for group in entry.boundaries.chunk_by(|a, b| a.1 == b.1) {
+            let p = group[0].1;
             let rows = self.chart.num_rows();
             let cache = &mut self.cache;
             self.scratch.clear();
@@ -428,14 +430,16 @@ impl Matcher {
             if self.chart.scan(&g.cfg, &self.scratch, &g.limits)? {
                 self.chart.expected_terminals(&g.cfg, &mut self.scratch);
                 let s = cache.lexer.start_state(&self.scratch, &g.terms, &g.limits)?;
-                let mut c = node + 1;
-                let end = trie.end(node);
-                while c < end {
-                    let cache = &mut self.cache;
-                    if cache.lexer.step(p, trie.byte(c), &g.terms, &g.limits)? == LEX_DEAD {
-                        self.walk_subtree(g, c, s, mask)?;
+                for &(node, _) in group {
+                    let node = node as usize;
+                    let mut c = node + 1;
+                    let end = trie.end(node);
+                    while c < end {
+                        if self.cache.lexer.step(p, trie.byte(c), &g.terms, &g.limits)? == LEX_DEAD {
+                            self.walk_subtree(g, c, s, mask)?;
+                        }
+                        c = trie.end(c);
                     }
-                    c = trie.end(c);
                 }
             }
             self.chart.truncate(rows);
@@ -513,7 +517,7 @@ impl Matcher {
             }
             i += 1;
         }
-        // the root itself: a pending lexeme that may end before any byte
+        boundaries.sort_unstable_by_key(|&(node, p)| (p, node));
         let entry = Arc::new(StateMasks { allowed: allowed.into(), boundaries: boundaries.into() });
         let bytes = entry.allowed.len() * 4 + entry.boundaries.len() * 8;
         if cache.mask_bytes + bytes > g.limits.max_mask_cache_bytes {

@@ -1,6 +1,10 @@
 //! The vocabulary: token id -> exact bytes.
 
+use std::fmt;
+use std::sync::Arc;
+
 use crate::error::{Error, ErrorKind};
+use crate::trie::TokenTrie;
 
 /// A token id.
 pub type TokenId = u32;
@@ -11,11 +15,29 @@ pub type TokenId = u32;
 ///
 /// This crate does not depend on a tokenizer library; the root crate builds a
 /// `Vocabulary` from `tokenizer.json` or GGUF metadata.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Building a vocabulary also builds its token trie, which every grammar
+/// compiled for it shares: build it once per tokenizer and share it in an
+/// `Arc`.
+#[derive(Clone)]
 pub struct Vocabulary {
     tokens: Vec<Vec<u8>>,
     special: Vec<bool>,
     eos: Vec<TokenId>,
+    trie: Arc<TokenTrie>,
+}
+
+impl PartialEq for Vocabulary {
+    fn eq(&self, o: &Self) -> bool {
+        self.tokens == o.tokens && self.special == o.special && self.eos == o.eos
+    }
+}
+impl Eq for Vocabulary {}
+
+impl fmt::Debug for Vocabulary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Vocabulary").field("len", &self.tokens.len()).field("eos", &self.eos).finish()
+    }
 }
 
 impl Vocabulary {
@@ -40,6 +62,13 @@ impl Vocabulary {
             *slot = true;
         }
         for (i, t) in tokens.iter().enumerate() {
+            if t.len() > u16::MAX as usize {
+                return Err(Error::new(ErrorKind::Vocabulary(format!(
+                    "token {i} is {} bytes long; at most {} are supported",
+                    t.len(),
+                    u16::MAX
+                ))));
+            }
             if t.is_empty() {
                 sp[i] = true;
             }
@@ -47,7 +76,8 @@ impl Vocabulary {
         let mut eos = eos.to_vec();
         eos.sort_unstable();
         eos.dedup();
-        Ok(Vocabulary { tokens, special: sp, eos })
+        let trie = Arc::new(TokenTrie::new(&tokens, &sp));
+        Ok(Vocabulary { tokens, special: sp, eos, trie })
     }
 
     /// A vocabulary with one token per byte value (ids 0..=255) plus an EOS
@@ -87,6 +117,10 @@ impl Vocabulary {
     /// The end-of-sequence tokens.
     pub fn eos(&self) -> &[TokenId] {
         &self.eos
+    }
+
+    pub(crate) fn trie(&self) -> &Arc<TokenTrie> {
+        &self.trie
     }
 
     /// Number of `u32` words in a mask over this vocabulary.

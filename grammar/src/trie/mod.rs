@@ -11,7 +11,7 @@
 //! which prunes the whole subtree. The depth of a node says which stack entry
 //! holds its parent's state. Tokens with identical bytes share a node.
 
-use crate::vocab::{TokenId, Vocabulary};
+use crate::vocab::TokenId;
 
 /// The trie over a vocabulary's non-special tokens.
 #[derive(Debug)]
@@ -25,9 +25,10 @@ pub(crate) struct TokenTrie {
 }
 
 impl TokenTrie {
-    pub(crate) fn new(vocab: &Vocabulary) -> TokenTrie {
-        let mut ids: Vec<TokenId> = (0..vocab.len() as TokenId).filter(|&t| !vocab.is_special(t)).collect();
-        ids.sort_by(|&a, &b| vocab.token_bytes(a).cmp(vocab.token_bytes(b)));
+    /// The trie of `tokens` except those marked `special`.
+    pub(crate) fn new(tokens: &[Vec<u8>], special: &[bool]) -> TokenTrie {
+        let mut ids: Vec<TokenId> = (0..tokens.len() as TokenId).filter(|&t| !special[t as usize]).collect();
+        ids.sort_unstable_by(|&a, &b| tokens[a as usize].cmp(&tokens[b as usize]));
         let mut t = TokenTrie {
             bytes: vec![0],
             depth: vec![0],
@@ -40,7 +41,7 @@ impl TokenTrie {
         let mut path: Vec<u32> = vec![0];
         let mut prev: &[u8] = &[];
         for &id in &ids {
-            let cur = vocab.token_bytes(id);
+            let cur: &[u8] = &tokens[id as usize];
             let common = prev.iter().zip(cur).take_while(|(a, b)| a == b).count();
             // close nodes deeper than `common`
             while path.len() > common + 1 {
@@ -127,7 +128,7 @@ impl TokenTrie {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::Vocabulary;
 
     #[test]
     fn preorder_layout() {
@@ -137,7 +138,7 @@ mod tests {
             &[],
         )
         .unwrap();
-        let t = TokenTrie::new(&v);
+        let t = v.trie();
         assert_eq!(t.num_nodes(), 5);
         let a = t.find(b"a").unwrap();
         assert_eq!(t.tokens(a), &[1]);
