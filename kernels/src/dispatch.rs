@@ -20,9 +20,7 @@
 //! - Setting the environment variable `FORMWORK_KERNELS=scalar` (read once,
 //!   `std` only) forces the scalar set, to measure or to rule out a kernel bug.
 
-use crate::quant::{
-    BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1,
-};
+use crate::quant::{BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1};
 use crate::scalar;
 
 /// One implementation of every kernel. Methods default to the scalar
@@ -125,12 +123,7 @@ pub(crate) mod sealed {
 
 /// The row loop shared by the default `gemv_*` methods.
 #[inline(always)]
-pub(crate) fn gemv_by_rows<W, A>(
-    w: &[W],
-    x: &[A],
-    out: &mut [f32],
-    dot: impl Fn(&[W], &[A]) -> f32,
-) {
+pub(crate) fn gemv_by_rows<W, A>(w: &[W], x: &[A], out: &mut [f32], dot: impl Fn(&[W], &[A]) -> f32) {
     check_gemv(w.len(), x.len(), out.len());
     if x.is_empty() {
         out.fill(0.0);
@@ -159,13 +152,14 @@ pub fn best() -> &'static dyn Kernels {
 
 /// Every kernel set that runs on this machine, scalar first. For tests and
 /// benchmarks that compare implementations.
+#[allow(unused_mut)] // only some targets have a second set
 pub fn available() -> impl Iterator<Item = &'static dyn Kernels> {
     let mut sets: [Option<&'static dyn Kernels>; 2] = [Some(&scalar::Scalar), None];
     #[cfg(target_arch = "x86_64")]
     {
         sets[1] = crate::x86_64::avx2::Avx2::get().map(|k| k as &'static dyn Kernels);
     }
-    #[cfg(target_arch = "aarch64")]
+    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
     {
         sets[1] = Some(crate::aarch64::neon::Neon::get());
     }
@@ -226,7 +220,7 @@ mod imp {
     }
 }
 
-#[cfg(target_arch = "aarch64")]
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
 mod imp {
     use super::Kernels;
 
@@ -254,7 +248,7 @@ mod imp {
 
 #[cfg(not(any(
     target_arch = "x86_64",
-    target_arch = "aarch64",
+    all(target_arch = "aarch64", target_feature = "neon"),
     all(target_arch = "wasm32", target_feature = "simd128")
 )))]
 mod imp {
@@ -267,7 +261,7 @@ mod imp {
 }
 
 /// `FORMWORK_KERNELS=scalar`, read once.
-#[cfg(all(target_arch = "aarch64", feature = "std"))]
+#[cfg(all(target_arch = "aarch64", target_feature = "neon", feature = "std"))]
 fn forced_scalar() -> bool {
     static FORCED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *FORCED.get_or_init(|| std::env::var_os("FORMWORK_KERNELS").is_some_and(|v| v == "scalar"))

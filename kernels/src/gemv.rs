@@ -19,8 +19,8 @@ use core::ops::Range;
 use crate::dispatch::{best, Kernels};
 use crate::error::Error;
 use crate::quant::{
-    cast_blocks, ActivationType, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ6K,
-    BlockQ8K, BlockQ8_0, BlockQ8_1, QuantType,
+    cast_blocks, ActivationType, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8K, BlockQ8_0,
+    BlockQ8_1, QuantType,
 };
 use crate::scalar;
 
@@ -124,8 +124,7 @@ impl<'a> QuantMatrix<'a> {
         if cols % bw != 0 {
             return Err(Error::cols_not_block_multiple(cols, bw));
         }
-        let expected =
-            (cols / bw).checked_mul(rows).ok_or_else(|| Error::size_overflow(rows, cols))?;
+        let expected = (cols / bw).checked_mul(rows).ok_or_else(|| Error::size_overflow(rows, cols))?;
         if blocks.len() != expected {
             return Err(Error::wrong_byte_length(expected, blocks.len()));
         }
@@ -134,12 +133,7 @@ impl<'a> QuantMatrix<'a> {
 
     /// A `rows x cols` matrix of format `ty` over raw bytes (for instance a
     /// tensor's extent in an mmapped GGUF file; any alignment).
-    pub fn from_bytes(
-        ty: QuantType,
-        rows: usize,
-        cols: usize,
-        bytes: &'a [u8],
-    ) -> Result<Self, Error> {
+    pub fn from_bytes(ty: QuantType, rows: usize, cols: usize, bytes: &'a [u8]) -> Result<Self, Error> {
         let row_bytes = ty.row_bytes(cols).ok_or_else(|| {
             if cols % ty.block_weights() != 0 {
                 Error::cols_not_block_multiple(cols, ty.block_weights())
@@ -151,8 +145,8 @@ impl<'a> QuantMatrix<'a> {
         if bytes.len() != expected {
             return Err(Error::wrong_byte_length(expected, bytes.len()));
         }
-        let blocks = WeightBlocks::from_bytes(ty, bytes)
-            .ok_or_else(|| Error::wrong_byte_length(expected, bytes.len()))?;
+        let blocks =
+            WeightBlocks::from_bytes(ty, bytes).ok_or_else(|| Error::wrong_byte_length(expected, bytes.len()))?;
         QuantMatrix::new(blocks, rows, cols)
     }
 
@@ -194,11 +188,7 @@ impl<'a> QuantMatrix<'a> {
     pub fn row_range(&self, r: Range<usize>) -> QuantMatrix<'a> {
         assert!(r.start <= r.end && r.end <= self.rows, "rows {r:?} of {}", self.rows);
         let bpr = self.blocks_per_row();
-        QuantMatrix {
-            blocks: self.blocks.slice(r.start * bpr..r.end * bpr),
-            rows: r.end - r.start,
-            cols: self.cols,
-        }
+        QuantMatrix { blocks: self.blocks.slice(r.start * bpr..r.end * bpr), rows: r.end - r.start, cols: self.cols }
     }
 
     /// Dequantizes row `r` into `out` (`cols` values): an embedding lookup
@@ -349,12 +339,7 @@ pub fn gemv_with(kernels: &dyn Kernels, w: &QuantMatrix<'_>, x: &QuantizedVector
     gemv_unchecked_shapes(kernels, w, x, out)
 }
 
-fn gemv_unchecked_shapes(
-    k: &dyn Kernels,
-    w: &QuantMatrix<'_>,
-    x: &QuantizedVector,
-    out: &mut [f32],
-) {
+fn gemv_unchecked_shapes(k: &dyn Kernels, w: &QuantMatrix<'_>, x: &QuantizedVector, out: &mut [f32]) {
     use QuantizedVector as V;
     use WeightBlocks as W;
     match (w.blocks, x) {
@@ -396,12 +381,7 @@ mod parallel {
     /// # Panics
     ///
     /// As [`gemv`].
-    pub fn gemv_parallel(
-        pool: &ThreadPool,
-        w: &QuantMatrix<'_>,
-        x: &QuantizedVector,
-        out: &mut [f32],
-    ) {
+    pub fn gemv_parallel(pool: &ThreadPool, w: &QuantMatrix<'_>, x: &QuantizedVector, out: &mut [f32]) {
         gemv_parallel_with(pool, best(), w, x, out)
     }
 
@@ -443,11 +423,7 @@ mod parallel {
     /// # Panics
     ///
     /// When a task's shapes or formats disagree (as [`gemv`]).
-    pub fn gemv_parallel_many(
-        pool: &ThreadPool,
-        kernels: &dyn Kernels,
-        tasks: &mut [GemvTask<'_, '_>],
-    ) {
+    pub fn gemv_parallel_many(pool: &ThreadPool, kernels: &dyn Kernels, tasks: &mut [GemvTask<'_, '_>]) {
         for t in tasks.iter() {
             check_shapes(&t.w, t.x, t.out);
         }

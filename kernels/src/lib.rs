@@ -126,7 +126,7 @@ pub mod pool;
 pub mod quant;
 pub mod scalar;
 
-#[cfg(target_arch = "aarch64")]
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
 pub mod aarch64;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod wasm32;
@@ -137,8 +137,8 @@ pub mod x86_64;
 mod tests;
 
 pub use dispatch::{
-    apply_mask_f32, dot_q4_0_q8_0, dot_q4_1_q8_1, dot_q4k_q8k, dot_q5_0_q8_0, dot_q5k_q8k,
-    dot_q6k_q8k, dot_q8_0_q8_0, masked_argmax, Kernels,
+    apply_mask_f32, dot_q4_0_q8_0, dot_q4_1_q8_1, dot_q4k_q8k, dot_q5_0_q8_0, dot_q5k_q8k, dot_q6k_q8k, dot_q8_0_q8_0,
+    masked_argmax, Kernels,
 };
 pub use error::Error;
 pub use f16::F16;

@@ -130,9 +130,8 @@ impl ThreadPool {
         let mut workers = Vec::new();
         for i in 1..threads.max(1) {
             let s = Arc::clone(&shared);
-            let spawned = thread::Builder::new()
-                .name(std::format!("formwork-kernels-{i}"))
-                .spawn(move || worker_loop(&s));
+            let spawned =
+                thread::Builder::new().name(std::format!("formwork-kernels-{i}")).spawn(move || worker_loop(&s));
             match spawned {
                 Ok(handle) => workers.push(handle),
                 // No threads on this platform, or out of resources: run with

@@ -174,13 +174,7 @@ impl Default for BlockQ4K {
 
 impl Default for BlockQ5K {
     fn default() -> Self {
-        BlockQ5K {
-            d: F16::ZERO,
-            dmin: F16::ZERO,
-            scales: [0; 12],
-            qh: [0; QK_K / 8],
-            qs: [0; QK_K / 2],
-        }
+        BlockQ5K { d: F16::ZERO, dmin: F16::ZERO, scales: [0; 12], qh: [0; QK_K / 8], qs: [0; QK_K / 2] }
     }
 }
 
@@ -447,7 +441,5 @@ pub fn cast_blocks<B: Block>(bytes: &[u8]) -> Option<&[B]> {
 pub fn blocks_as_bytes<B: Block>(blocks: &[B]) -> &[u8] {
     // SAFETY: `B: Block` has no padding, so every byte of the slice is
     // initialized; u8 has alignment 1 and the length is the byte size.
-    unsafe {
-        core::slice::from_raw_parts(blocks.as_ptr().cast::<u8>(), core::mem::size_of_val(blocks))
-    }
+    unsafe { core::slice::from_raw_parts(blocks.as_ptr().cast::<u8>(), core::mem::size_of_val(blocks)) }
 }

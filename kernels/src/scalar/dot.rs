@@ -9,8 +9,8 @@
 //! accumulation order (see `docs/kernels.md` for the tolerance).
 
 use crate::quant::{
-    unpack_scales_mins_k4, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ6K,
-    BlockQ8K, BlockQ8_0, BlockQ8_1,
+    unpack_scales_mins_k4, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8K, BlockQ8_0,
+    BlockQ8_1,
 };
 
 use super::quantize::q6k_quads;
@@ -113,9 +113,8 @@ fn k4_sums(scales: &[u8; 12], by: &BlockQ8K, q: impl Fn(usize, usize) -> (u8, u8
         }
         sumi += i32::from(sc[2 * c]) * s1 + i32::from(sc[2 * c + 1]) * s2;
     }
-    let summ: i32 = (0..8)
-        .map(|j| i32::from(m[j]) * (i32::from(by.bsums[2 * j]) + i32::from(by.bsums[2 * j + 1])))
-        .sum();
+    let summ: i32 =
+        (0..8).map(|j| i32::from(m[j]) * (i32::from(by.bsums[2 * j]) + i32::from(by.bsums[2 * j + 1]))).sum();
     (sumi, summ)
 }
 

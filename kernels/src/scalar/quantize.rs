@@ -7,8 +7,8 @@
 
 use crate::f16::F16;
 use crate::quant::{
-    unpack_scales_mins_k4, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ6K,
-    BlockQ8K, BlockQ8_0, BlockQ8_1, QK, QK_K,
+    unpack_scales_mins_k4, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8K, BlockQ8_0,
+    BlockQ8_1, QK, QK_K,
 };
 
 /// Rounds to the nearest integer, ties to even, for `|x| < 2^22`.
@@ -24,11 +24,7 @@ pub(crate) fn round_i32(x: f32) -> i32 {
 }
 
 fn check_len(n_values: usize, n_blocks: usize, per_block: usize) {
-    assert_eq!(
-        n_values,
-        n_blocks * per_block,
-        "{n_values} values do not fill {n_blocks} blocks of {per_block}"
-    );
+    assert_eq!(n_values, n_blocks * per_block, "{n_values} values do not fill {n_blocks} blocks of {per_block}");
 }
 
 /// Largest absolute value (NaN-ignoring).

@@ -85,11 +85,7 @@ impl Candidates {
         self.items.clear();
         self.is_probability = false;
         self.items.extend(
-            logits
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| !v.is_nan())
-                .map(|(i, &value)| Candidate { id: i as u32, value }),
+            logits.iter().enumerate().filter(|(_, v)| !v.is_nan()).map(|(i, &value)| Candidate { id: i as u32, value }),
         );
     }
 
@@ -135,7 +131,7 @@ impl Candidates {
     pub fn softmax(&mut self, temperature: f32) {
         assert!(temperature > 0.0 && temperature.is_finite(), "temperature {temperature}");
         let max = self.items.iter().fold(f32::NEG_INFINITY, |m, c| m.max(c.value));
-        if max == f32::NEG_INFINITY || max == f32::INFINITY {
+        if max.is_infinite() {
             // No finite reference point: uniform over the maximal ones.
             for c in &mut self.items {
                 c.value = if c.value == max { 1.0 } else { 0.0 };
@@ -249,7 +245,8 @@ pub fn sample_masked(
     scratch: &mut Candidates,
 ) -> Option<usize> {
     // Greedy is the hot case: use the dispatched (vectorized) argmax.
-    if !(params.temperature > 0.0) {
+    let sampling = params.temperature > 0.0; // false for NaN too
+    if !sampling {
         scratch.items.clear();
         return crate::masked_argmax(logits, mask);
     }
@@ -267,7 +264,7 @@ pub fn sample_masked(
 pub fn log_sum_exp(logits: &[f32], mask: Option<&[u32]>) -> f32 {
     fn lse(values: impl Iterator<Item = f32> + Clone) -> f32 {
         let max = values.clone().filter(|v| !v.is_nan()).fold(f32::NEG_INFINITY, f32::max);
-        if max == f32::NEG_INFINITY || max == f32::INFINITY {
+        if max.is_infinite() {
             return max;
         }
         let sum: f32 = values.filter(|v| !v.is_nan()).map(|v| (v - max).exp()).sum();

@@ -141,13 +141,9 @@ fn extremes() {
         assert_eq!(k.dot_q6k_q8k(&w, &xk), -2.0 * 256.0 * 32.0 * 128.0 * 127.0, "{}", k.name());
         let w = [BlockQ4K { d: F16::from_f32(1.0), dmin: F16::ZERO, scales: [0xff; 12], qs: [0xff; 128] }; 2];
         assert_eq!(k.dot_q4k_q8k(&w, &xk), -2.0 * 256.0 * 63.0 * 15.0 * 127.0, "{}", k.name());
-        let w = [BlockQ5K {
-            d: F16::from_f32(1.0),
-            dmin: F16::ZERO,
-            scales: [0xff; 12],
-            qh: [0xff; 32],
-            qs: [0xff; 128],
-        }; 2];
+        let w =
+            [BlockQ5K { d: F16::from_f32(1.0), dmin: F16::ZERO, scales: [0xff; 12], qh: [0xff; 32], qs: [0xff; 128] };
+                2];
         assert_eq!(k.dot_q5k_q8k(&w, &xk), -2.0 * 256.0 * 63.0 * 31.0 * 127.0, "{}", k.name());
     }
 }

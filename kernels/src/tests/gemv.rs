@@ -173,10 +173,7 @@ fn parallel_is_identical() {
         gemv_parallel_many(
             &pool,
             k,
-            &mut [
-                GemvTask { w: wa, x: &xq, out: &mut oa },
-                GemvTask { w: wb, x: &xq, out: &mut ob },
-            ],
+            &mut [GemvTask { w: wa, x: &xq, out: &mut oa }, GemvTask { w: wb, x: &xq, out: &mut ob }],
         );
         let (mut ea, mut eb) = (vec![0.0; 100], vec![0.0; 7]);
         crate::gemv::gemv_with(k, &wa, &xq, &mut ea);

@@ -139,9 +139,34 @@ fn argmax_edge_cases() {
         (vec![ninf; 40], vec![u32::MAX; 2], Some(0)),
         (vec![ninf; 40], vec![0, 1 << 3], Some(35)),
         (vec![f32::NAN; 40], vec![u32::MAX; 2], None),
-        ({ let mut v = vec![f32::NAN; 40]; v[39] = ninf; v }, vec![u32::MAX; 2], Some(39)),
-        ({ let mut v = vec![-0.0; 40]; v[20] = 0.0; v }, vec![u32::MAX; 2], Some(0)),
-        ({ let mut v = vec![1.0; 40]; v[7] = 2.0; v[9] = 2.0; v }, vec![!(1 << 7), 0], Some(9)),
+        (
+            {
+                let mut v = vec![f32::NAN; 40];
+                v[39] = ninf;
+                v
+            },
+            vec![u32::MAX; 2],
+            Some(39),
+        ),
+        (
+            {
+                let mut v = vec![-0.0; 40];
+                v[20] = 0.0;
+                v
+            },
+            vec![u32::MAX; 2],
+            Some(0),
+        ),
+        (
+            {
+                let mut v = vec![1.0; 40];
+                v[7] = 2.0;
+                v[9] = 2.0;
+                v
+            },
+            vec![!(1 << 7), 0],
+            Some(9),
+        ),
         (vec![1.0; 40], vec![], None),
     ];
     for (logits, mask, want) in cases {

@@ -72,9 +72,7 @@ impl Gen {
 
     /// Activation-like values: a few outliers among small values.
     pub(crate) fn activations(&mut self, n: usize) -> Vec<f32> {
-        (0..n)
-            .map(|_| if self.below(32) == 0 { self.sym(20.0) } else { self.sym(2.0) })
-            .collect()
+        (0..n).map(|_| if self.below(32) == 0 { self.sym(20.0) } else { self.sym(2.0) }).collect()
     }
 }
 
@@ -92,26 +90,16 @@ pub(crate) fn q5_0_blocks(rng: &mut Gen, n: usize) -> Vec<BlockQ5_0> {
 
 /// Weight-side Q8_0: any byte, including -128.
 pub(crate) fn q8_0_blocks(rng: &mut Gen, n: usize) -> Vec<BlockQ8_0> {
-    (0..n)
-        .map(|_| BlockQ8_0 { d: rng.scale(), qs: rng.bytes::<32>().map(|b| b as i8) })
-        .collect()
+    (0..n).map(|_| BlockQ8_0 { d: rng.scale(), qs: rng.bytes::<32>().map(|b| b as i8) }).collect()
 }
 
 pub(crate) fn q4k_blocks(rng: &mut Gen, n: usize) -> Vec<BlockQ4K> {
-    (0..n)
-        .map(|_| BlockQ4K { d: rng.scale(), dmin: rng.scale(), scales: rng.bytes(), qs: rng.bytes() })
-        .collect()
+    (0..n).map(|_| BlockQ4K { d: rng.scale(), dmin: rng.scale(), scales: rng.bytes(), qs: rng.bytes() }).collect()
 }
 
 pub(crate) fn q5k_blocks(rng: &mut Gen, n: usize) -> Vec<BlockQ5K> {
     (0..n)
-        .map(|_| BlockQ5K {
-            d: rng.scale(),
-            dmin: rng.scale(),
-            scales: rng.bytes(),
-            qh: rng.bytes(),
-            qs: rng.bytes(),
-        })
+        .map(|_| BlockQ5K { d: rng.scale(), dmin: rng.scale(), scales: rng.bytes(), qh: rng.bytes(), qs: rng.bytes() })
         .collect()
 }
 
@@ -169,15 +157,11 @@ fn nib(qs: &[u8], i: usize, half: usize) -> u32 {
 }
 
 pub(crate) fn ref_q4_0(b: &[BlockQ4_0]) -> Vec<[f64; 2]> {
-    b.iter()
-        .flat_map(|b| (0..32).map(move |i| [f(b.d) * (f64::from(nib(&b.qs, i, 16)) - 8.0), 0.0]))
-        .collect()
+    b.iter().flat_map(|b| (0..32).map(move |i| [f(b.d) * (f64::from(nib(&b.qs, i, 16)) - 8.0), 0.0])).collect()
 }
 
 pub(crate) fn ref_q4_1(b: &[BlockQ4_1]) -> Vec<[f64; 2]> {
-    b.iter()
-        .flat_map(|b| (0..32).map(move |i| [f(b.d) * f64::from(nib(&b.qs, i, 16)), f(b.m)]))
-        .collect()
+    b.iter().flat_map(|b| (0..32).map(move |i| [f(b.d) * f64::from(nib(&b.qs, i, 16)), f(b.m)])).collect()
 }
 
 pub(crate) fn ref_q5_0(b: &[BlockQ5_0]) -> Vec<[f64; 2]> {

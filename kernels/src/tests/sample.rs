@@ -11,10 +11,8 @@ fn allowed(mask: &[u32], i: usize) -> bool {
 /// Naive: probabilities over the allowed tokens after top-k, temperature
 /// and top-p, as (id, p) sorted by decreasing p then id.
 fn naive_distribution(logits: &[f32], mask: &[u32], p: &SamplingParams) -> Vec<(u32, f64)> {
-    let mut c: Vec<(u32, f32)> = (0..logits.len())
-        .filter(|&i| allowed(mask, i) && !logits[i].is_nan())
-        .map(|i| (i as u32, logits[i]))
-        .collect();
+    let mut c: Vec<(u32, f32)> =
+        (0..logits.len()).filter(|&i| allowed(mask, i) && !logits[i].is_nan()).map(|i| (i as u32, logits[i])).collect();
     c.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     if p.top_k > 0 {
         c.truncate(p.top_k);

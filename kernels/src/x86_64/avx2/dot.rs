@@ -16,8 +16,8 @@ use core::arch::x86_64::*;
 
 use crate::f16::F16;
 use crate::quant::{
-    unpack_scales_mins_k4, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ6K,
-    BlockQ8K, BlockQ8_0, BlockQ8_1,
+    unpack_scales_mins_k4, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8K, BlockQ8_0,
+    BlockQ8_1,
 };
 
 // Helpers are `#[inline(always)]` without `target_feature`: they are only
@@ -113,19 +113,11 @@ macro_rules! block_dot {
         for (px, py) in (&mut pairs_x).zip(&mut pairs_y) {
             {
                 let ($bx, $by) = (&px[0], &py[0]);
-                acc0 = _mm256_fmadd_ps(
-                    _mm256_set1_ps($scale),
-                    _mm256_cvtepi32_ps($isum),
-                    acc0,
-                );
+                acc0 = _mm256_fmadd_ps(_mm256_set1_ps($scale), _mm256_cvtepi32_ps($isum), acc0);
             }
             {
                 let ($bx, $by) = (&px[1], &py[1]);
-                acc1 = _mm256_fmadd_ps(
-                    _mm256_set1_ps($scale),
-                    _mm256_cvtepi32_ps($isum),
-                    acc1,
-                );
+                acc1 = _mm256_fmadd_ps(_mm256_set1_ps($scale), _mm256_cvtepi32_ps($isum), acc1);
             }
         }
         for ($bx, $by) in pairs_x.remainder().iter().zip(pairs_y.remainder()) {
@@ -140,12 +132,7 @@ macro_rules! block_dot {
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn dot_q4_0_q8_0(x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 {
-    let acc = block_dot!(
-        x,
-        y,
-        |bx, by| dot_i8(q4_0_bytes(bx), load32(&by.qs)),
-        f16_to_f32(bx.d) * f16_to_f32(by.d)
-    );
+    let acc = block_dot!(x, y, |bx, by| dot_i8(q4_0_bytes(bx), load32(&by.qs)), f16_to_f32(bx.d) * f16_to_f32(by.d));
     hsum(acc)
 }
 
@@ -154,12 +141,7 @@ pub(crate) unsafe fn dot_q4_0_q8_0(x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 {
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn dot_q4_1_q8_1(x: &[BlockQ4_1], y: &[BlockQ8_1]) -> f32 {
-    let acc = block_dot!(
-        x,
-        y,
-        |bx, by| dot_u8(nibbles(&bx.qs), load32(&by.qs)),
-        f16_to_f32(bx.d) * f16_to_f32(by.d)
-    );
+    let acc = block_dot!(x, y, |bx, by| dot_u8(nibbles(&bx.qs), load32(&by.qs)), f16_to_f32(bx.d) * f16_to_f32(by.d));
     // The offsets: Σ m_w * s_x, one product per block.
     let mut summ = 0.0f32;
     for (bx, by) in x.iter().zip(y) {
@@ -173,12 +155,7 @@ pub(crate) unsafe fn dot_q4_1_q8_1(x: &[BlockQ4_1], y: &[BlockQ8_1]) -> f32 {
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn dot_q5_0_q8_0(x: &[BlockQ5_0], y: &[BlockQ8_0]) -> f32 {
-    let acc = block_dot!(
-        x,
-        y,
-        |bx, by| dot_i8(q5_0_bytes(bx), load32(&by.qs)),
-        f16_to_f32(bx.d) * f16_to_f32(by.d)
-    );
+    let acc = block_dot!(x, y, |bx, by| dot_i8(q5_0_bytes(bx), load32(&by.qs)), f16_to_f32(bx.d) * f16_to_f32(by.d));
     hsum(acc)
 }
 
@@ -187,12 +164,7 @@ pub(crate) unsafe fn dot_q5_0_q8_0(x: &[BlockQ5_0], y: &[BlockQ8_0]) -> f32 {
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn dot_q8_0_q8_0(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
-    let acc = block_dot!(
-        x,
-        y,
-        |bx, by| dot_i8(load32(&bx.qs), load32(&by.qs)),
-        f16_to_f32(bx.d) * f16_to_f32(by.d)
-    );
+    let acc = block_dot!(x, y, |bx, by| dot_i8(load32(&bx.qs), load32(&by.qs)), f16_to_f32(bx.d) * f16_to_f32(by.d));
     hsum(acc)
 }
 
@@ -214,12 +186,7 @@ unsafe fn k4_min_terms(m: &[u8; 8], by: &BlockQ8K) -> __m256i {
 /// The integer sum `Σ_j sc[j] Σ q x` of a Q4_K (`HIGH = false`) or Q5_K
 /// super-block, 8 i32 lanes.
 #[inline(always)]
-unsafe fn k4_scaled_sums(
-    sc: &[u8; 8],
-    qs: &[u8; 128],
-    qh: Option<&[u8; 32]>,
-    by: &BlockQ8K,
-) -> __m256i {
+unsafe fn k4_scaled_sums(sc: &[u8; 8], qs: &[u8; 128], qh: Option<&[u8; 32]>, by: &BlockQ8K) -> __m256i {
     let low4 = _mm256_set1_epi8(0x0f);
     let one = _mm256_set1_epi8(1);
     let mut hbits = match qh {
@@ -245,14 +212,8 @@ unsafe fn k4_scaled_sums(
         // SAFETY: activation bytes 64c..64c+64 < 256; unaligned loads.
         let y_lo = _mm256_loadu_si256(by.qs.as_ptr().add(64 * c).cast());
         let y_hi = _mm256_loadu_si256(by.qs.as_ptr().add(64 * c + 32).cast());
-        let p_lo = _mm256_madd_epi16(
-            _mm256_maddubs_epi16(lo, y_lo),
-            _mm256_set1_epi16(i16::from(sc[2 * c])),
-        );
-        let p_hi = _mm256_madd_epi16(
-            _mm256_maddubs_epi16(hi, y_hi),
-            _mm256_set1_epi16(i16::from(sc[2 * c + 1])),
-        );
+        let p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y_lo), _mm256_set1_epi16(i16::from(sc[2 * c])));
+        let p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y_hi), _mm256_set1_epi16(i16::from(sc[2 * c + 1])));
         sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p_lo, p_hi));
     }
     sumi

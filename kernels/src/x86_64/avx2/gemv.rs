@@ -3,9 +3,7 @@
 
 use super::dot;
 use crate::dispatch::check_gemv;
-use crate::quant::{
-    BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1,
-};
+use crate::quant::{BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1};
 
 macro_rules! gemv_by_rows {
     ($name:ident, $w:ty, $a:ty, $dot:path) => {

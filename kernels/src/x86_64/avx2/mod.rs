@@ -14,9 +14,7 @@ mod gemv;
 mod mask;
 
 use crate::dispatch::{sealed::Sealed, Kernels};
-use crate::quant::{
-    BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1,
-};
+use crate::quant::{BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1};
 
 /// Proof that the CPU supports AVX2, FMA and F16C.
 #[derive(Clone, Copy, Debug)]
