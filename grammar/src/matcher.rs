@@ -88,6 +88,7 @@ pub struct Matcher {
     stopped: bool,
     error: Option<Error>,
     scratch: Vec<u32>,
+    scratch_mask: Vec<u32>,
     walk: Vec<(u32, LexState)>,
 }
 
@@ -175,6 +176,7 @@ impl Matcher {
             stopped: false,
             error: None,
             scratch,
+            scratch_mask: Vec::new(),
             walk: Vec::new(),
         })
     }
@@ -254,6 +256,7 @@ impl Matcher {
     /// Whether the input so far is a complete sentence of the grammar.
     pub fn is_accepting(&mut self) -> Result<bool, Error> {
         self.check()?;
+        self.chart.items_created = 0;
         if self.stopped {
             return Ok(true);
         }
@@ -282,6 +285,7 @@ impl Matcher {
     /// and allows no further byte.
     pub fn is_stopped(&mut self) -> Result<bool, Error> {
         self.check()?;
+        self.chart.items_created = 0;
         Ok(self.stopped || (self.lex == LEX_DEAD && self.accepting_now()?))
     }
 
@@ -317,6 +321,7 @@ impl Matcher {
     /// did; a rejected token leaves the state unchanged and is not an error.
     pub fn try_consume_token(&mut self, t: TokenId) -> Result<bool, Error> {
         self.check()?;
+        self.chart.items_created = 0;
         let vocab = self.g.inner.vocab.clone();
         if t as usize >= vocab.len() {
             return Err(Error::new(ErrorKind::TokenOutOfRange { token: t, vocab_size: vocab.len() }));
@@ -348,6 +353,7 @@ impl Matcher {
     /// them; returns whether it did (state unchanged otherwise).
     pub fn try_consume_bytes(&mut self, bytes: &[u8]) -> Result<bool, Error> {
         self.check()?;
+        self.chart.items_created = 0;
         if self.stopped {
             return Ok(false);
         }
@@ -418,10 +424,28 @@ impl Matcher {
     fn mask_inner(&mut self, g: &Inner, mask: &mut [u32]) -> Result<(), Error> {
         let entry = self.state_masks(g, self.lex)?;
         mask.copy_from_slice(&entry.allowed);
+        self.process_boundaries(g, &entry.boundaries, None, mask, 0)
+    }
+
+    /// Adds the tokens that cross a lexeme boundary. `skip_first` marks
+    /// first bytes whose tokens are accounted for elsewhere.
+    fn process_boundaries(
+        &mut self,
+        g: &Inner,
+        boundaries: &[(u32, LexState)],
+        skip_first: Option<&[bool; 256]>,
+        mask: &mut [u32],
+        depth: usize,
+    ) -> Result<(), Error> {
         let trie = &g.trie;
         // Boundaries are sorted by lexer state: the lexeme that ends, and so
         // the parser row after it, is the same for a whole group.
-        for group in entry.boundaries.chunk_by(|a, b| a.1 == b.1) {
+        for group in boundaries.chunk_by(|a, b| a.1 == b.1) {
+            if let Some(skip) = skip_first {
+                if group.iter().all(|&(n, _)| skip[trie.first_byte(n as usize) as usize]) {
+                    continue;
+                }
+            }
             let p = group[0].1;
             let rows = self.chart.num_rows();
             let cache = &mut self.cache;
@@ -432,6 +456,13 @@ impl Matcher {
                 let s = cache.lexer.start_state(&self.scratch, &g.terms, &g.limits)?;
                 for &(node, _) in group {
                     let node = node as usize;
+                    if skip_first.is_some_and(|skip| skip[trie.first_byte(node) as usize]) {
+                        continue;
+                    }
+                    if node == 0 && depth == 0 {
+                        self.root_boundary(g, p, s, mask, depth)?;
+                        continue;
+                    }
                     let mut c = node + 1;
                     let end = trie.end(node);
                     while c < end {
@@ -445,6 +476,43 @@ impl Matcher {
             self.chart.truncate(rows);
         }
         Ok(())
+    }
+
+    /// The lexeme in progress (state `p`) may end before the token's first
+    /// byte, and then a new lexeme starts in state `s`. Tokens whose first
+    /// byte `p` cannot take are exactly those a matcher at `s` would allow,
+    /// so `s`'s cached bits are reused instead of walking the whole trie.
+    fn root_boundary(
+        &mut self,
+        g: &Inner,
+        p: LexState,
+        s: LexState,
+        mask: &mut [u32],
+        depth: usize,
+    ) -> Result<(), Error> {
+        let trie = &g.trie;
+        let mut live = [false; 256];
+        for b in 0..=255u8 {
+            live[b as usize] = self.cache.lexer.step(p, b, &g.terms, &g.limits)? != LEX_DEAD;
+        }
+        let es = self.state_masks(g, s)?;
+        let mut extra = std::mem::take(&mut self.scratch_mask);
+        extra.clear();
+        extra.extend_from_slice(&es.allowed);
+        let mut c = 1;
+        while c < trie.num_nodes() {
+            if live[trie.byte(c) as usize] {
+                for &t in trie.subtree_tokens(c) {
+                    extra[t as usize / 32] &= !(1 << (t % 32));
+                }
+            }
+            c = trie.end(c);
+        }
+        for (m, e) in mask.iter_mut().zip(&extra) {
+            *m |= *e;
+        }
+        self.scratch_mask = extra;
+        self.process_boundaries(g, &es.boundaries, Some(&live), mask, depth + 1)
     }
 
     /// Walks the subtree of node `c` with the parser, `s` being the lexer
@@ -536,6 +604,7 @@ impl Matcher {
     /// including the choice to stop).
     pub fn forced_bytes(&mut self) -> Result<Vec<u8>, Error> {
         self.check()?;
+        self.chart.items_created = 0;
         let mut out = Vec::new();
         if self.stopped {
             return Ok(out);

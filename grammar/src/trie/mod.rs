@@ -21,6 +21,7 @@ pub(crate) struct TokenTrie {
     end: Vec<u32>,
     tok_start: Vec<u32>,
     toks: Vec<TokenId>,
+    first: Vec<u8>,
     max_depth: usize,
 }
 
@@ -35,6 +36,7 @@ impl TokenTrie {
             end: vec![0],
             tok_start: vec![0],
             toks: Vec::new(),
+            first: vec![0],
             max_depth: 0,
         };
         // path[d] = node index at depth d on the current path
@@ -53,6 +55,7 @@ impl TokenTrie {
                 t.depth.push((i + 1) as u16);
                 t.end.push(0);
                 t.tok_start.push(t.toks.len() as u32);
+                t.first.push(cur[0]);
                 path.push((t.bytes.len() - 1) as u32);
             }
             t.max_depth = t.max_depth.max(cur.len());
@@ -89,6 +92,18 @@ impl TokenTrie {
     #[inline]
     pub(crate) fn end(&self, n: usize) -> usize {
         self.end[n] as usize
+    }
+
+    /// All tokens in the subtree of `n` (including `n`'s own).
+    #[inline]
+    pub(crate) fn subtree_tokens(&self, n: usize) -> &[TokenId] {
+        &self.toks[self.tok_start[n] as usize..self.tok_start[self.end(n)] as usize]
+    }
+
+    /// The first byte of the path to `n` (0 for the root).
+    #[inline]
+    pub(crate) fn first_byte(&self, n: usize) -> u8 {
+        self.first[n]
     }
 
     /// The tokens whose bytes end at node `n`.
