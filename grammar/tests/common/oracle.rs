@@ -1,0 +1,97 @@
+//! The brute-force mask oracle and small mask helpers.
+//!
+//! `compute_mask` walks the token trie with per-lexer-state caches; the
+//! oracle instead tries every token id, one at a time, on a copy of the
+//! matcher (`try_consume_token`, undone with `rollback(1)` when it succeeds).
+//! The two must agree bit for bit, EOS and special tokens included.
+
+use formwork_grammar::{Error, ErrorKind, Matcher, TokenId, Vocabulary};
+
+/// Whether token `t` is set in `mask`.
+pub fn bit(mask: &[u32], t: TokenId) -> bool {
+    mask[t as usize / 32] >> (t % 32) & 1 == 1
+}
+
+/// Sets token `t` in `mask`.
+pub fn set_bit(mask: &mut [u32], t: TokenId) {
+    mask[t as usize / 32] |= 1 << (t % 32);
+}
+
+/// The tokens set in `mask`.
+pub fn allowed(mask: &[u32], vocab_len: usize) -> Vec<TokenId> {
+    (0..vocab_len as TokenId).filter(|&t| bit(mask, t)).collect()
+}
+
+/// The mask the matcher's state should produce, found by trying every token.
+///
+/// Each token is tried on a copy of `m` (a token that is accepted is undone
+/// with `rollback(1)` before the next one). The matcher counts the Earley
+/// items created towards `max_items_per_step` from one `compute_mask` to the
+/// next, across any number of `try_consume_token` calls (see
+/// `repro::items_limit_accumulates_across_consumes`), so when the copy hits
+/// that limit the token is retried once on a fresh copy; a second failure is
+/// a real error.
+pub fn oracle_mask(m: &Matcher) -> Result<Vec<u32>, Error> {
+    let mut w = m.clone();
+    let n = w.grammar().vocab().len();
+    let mut mask = vec![0u32; w.grammar().mask_words()];
+    for t in 0..n as TokenId {
+        let ok = match w.try_consume_token(t) {
+            Ok(ok) => ok,
+            Err(e) if matches!(e.kind(), ErrorKind::Limit { limit: "max_items_per_step", .. }) => {
+                w = m.clone();
+                w.try_consume_token(t)?
+            }
+            Err(e) => return Err(e),
+        };
+        if ok {
+            set_bit(&mut mask, t);
+            w.rollback(1)?;
+        }
+    }
+    Ok(mask)
+}
+
+/// A token for messages: `17 "ab"`.
+pub fn show_token(vocab: &Vocabulary, t: TokenId) -> String {
+    format!("{t} {:?}", String::from_utf8_lossy(vocab.token_bytes(t)))
+}
+
+/// Compares `compute_mask` with the oracle at the matcher's current state;
+/// `Err` describes the difference.
+pub fn check_mask_against_oracle(m: &mut Matcher) -> Result<(), String> {
+    let got = m.compute_mask_vec().map_err(|e| format!("compute_mask failed: {e}"))?;
+    let want = oracle_mask(m).map_err(|e| format!("oracle (try_consume_token) failed: {e}"))?;
+    compare_masks(m.grammar().vocab(), &got, &want)
+}
+
+/// `Err` lists the tokens on which `got` (compute_mask) and `want` (oracle) differ.
+pub fn compare_masks(vocab: &Vocabulary, got: &[u32], want: &[u32]) -> Result<(), String> {
+    if got == want {
+        return Ok(());
+    }
+    let mut extra = Vec::new();
+    let mut missing = Vec::new();
+    for t in 0..vocab.len() as TokenId {
+        match (bit(got, t), bit(want, t)) {
+            (true, false) => extra.push(t),
+            (false, true) => missing.push(t),
+            _ => {}
+        }
+    }
+    let list = |v: &[TokenId]| {
+        let mut s: Vec<String> = v.iter().take(6).map(|&t| show_token(vocab, t)).collect();
+        if v.len() > 6 {
+            s.push(format!("... {} in all", v.len()));
+        }
+        s.join(", ")
+    };
+    let mut msg = String::from("compute_mask differs from the oracle:");
+    if !extra.is_empty() {
+        msg.push_str(&format!(" allows refused tokens [{}];", list(&extra)));
+    }
+    if !missing.is_empty() {
+        msg.push_str(&format!(" refuses accepted tokens [{}];", list(&missing)));
+    }
+    Err(msg)
+}

@@ -1,0 +1,100 @@
+//! Minimal reproductions of bugs found by the other tests. Each test fails
+//! until the bug is fixed; its doc comment says what is wrong and why.
+
+use std::sync::Arc;
+
+use formwork_grammar::ir::{Expr, GrammarBuilder};
+use formwork_grammar::{CompiledGrammar, Limits, Vocabulary};
+
+use crate::common;
+
+/// `max_items_per_step` is documented as the number of Earley items created
+/// "while computing one mask or consuming one token", but the counter is
+/// only reset by `compute_mask`: every `consume_token`/`try_consume_token`
+/// in between adds to it. Feeding a long document without computing masks
+/// (a prompt prefix, forced tokens, a validator) eventually fails with a
+/// limit error although no single step is expensive.
+#[test]
+fn items_limit_accumulates_across_consumes() {
+    // root ::= item* ; item ::= "a" | "b" | "(" item ")"  — recursive, so
+    // the parser runs on every byte, creating a handful of items each.
+    let mut b = GrammarBuilder::new();
+    let root = b.declare("root");
+    let item = b.declare("item");
+    b.define(root, Expr::star(Expr::Ref(item))).unwrap();
+    let paren = Expr::Seq(vec![Expr::Literal("(".into()), Expr::Ref(item), Expr::Literal(")".into())]);
+    b.define(item, Expr::Alt(vec![Expr::Literal("a".into()), Expr::Literal("b".into()), paren])).unwrap();
+    let g = b.finish(root).unwrap();
+    let compiled = CompiledGrammar::new(&g, Arc::new(Vocabulary::bytes()), Limits::default()).unwrap();
+    let mut m = compiled.matcher().unwrap();
+    for i in 0..300_000 {
+        if let Err(e) = m.consume_token(if i % 2 == 0 { b'a' } else { b'b' } as u32) {
+            panic!("consume_token #{i} failed on a one-byte step: {e}");
+        }
+    }
+    assert!(m.is_accepting().unwrap());
+}
+
+/// Same counter, without even changing the state: trying one token and
+/// rolling it back, many times (what a brute-force mask oracle or a
+/// speculative decoder does), ends in a `max_items_per_step` error.
+#[test]
+fn items_limit_accumulates_across_try_consume_and_rollback() {
+    // recursive, so it is not collapsed into one lexeme
+    let g = formwork_grammar::gbnf::parse(
+        r#"root ::= "[" (item ("," item)*)? "]"
+item ::= "1" | root"#,
+    )
+    .unwrap();
+    let compiled = CompiledGrammar::new(&g, Arc::new(Vocabulary::bytes()), Limits::default()).unwrap();
+    let mut m = compiled.matcher().unwrap();
+    m.consume_token(b'[' as u32).unwrap();
+    for i in 0..300_000 {
+        match m.try_consume_token(b'1' as u32) {
+            Ok(true) => m.rollback(1).unwrap(),
+            Ok(false) => panic!("'1' refused after '['"),
+            Err(e) => panic!("try_consume_token #{i} of the same token in the same state failed: {e}"),
+        }
+    }
+}
+
+/// llama.cpp's C example grammar (`testdata/grammars/c.gbnf`) cannot be used
+/// with a real vocabulary under the default limits: after `int`, computing
+/// the mask over SmolLM2's 49,152 tokens exceeds `max_items_per_step`
+/// (500,000). The identifier rule `[a-zA-Z_] [a-zA-Z0-9_]{0,31}` and
+/// `ws1 ::= [ \t\n]+` are not prefix-free, so lexeme inference keeps them
+/// character-level: every byte of every token under the `" "` subtree of the
+/// trie is a lexeme boundary that builds an Earley row, and `{0,31}` lowers
+/// to a chain of 31 optional nonterminals, so each row is large.
+#[test]
+fn c_grammar_mask_over_smollm2_within_default_limits() {
+    let src = std::fs::read_to_string(common::testdata_dir().join("grammars/c.gbnf")).unwrap();
+    let g = formwork_grammar::gbnf::parse(&src).unwrap();
+    let compiled = CompiledGrammar::new(&g, Arc::clone(&common::smollm2().vocab), Limits::default()).unwrap();
+    let mut m = compiled.matcher().unwrap();
+    assert!(m.try_consume_bytes(b"int").unwrap());
+    let t = std::time::Instant::now();
+    let r = m.compute_mask_vec();
+    eprintln!("c.gbnf mask after `int` over SmolLM2: {:?}", t.elapsed());
+    r.unwrap();
+}
+
+/// A declared lexeme whose language contains the empty string gets the
+/// wrong language: `regex("(ab)*")` accepts `a` and `aba` and refuses `ab`
+/// and `abab` (likewise `(ab)?` accepts `a`, `(abc)*` accepts `a`).
+/// `Dfa::without_empty` (lexer/dfa.rs) copies the states into a
+/// `RawBuilder` that already holds its own dead state 0, so original state
+/// `s` gets its accept flag at id `s + 1` while the transitions keep using
+/// id `s`: acceptance is shifted by one state. `a*` and `[0-9]*` hide it
+/// because all their states accept.
+#[test]
+fn nullable_lexeme_keeps_its_language() {
+    let g = formwork_grammar::regex("(ab)*").unwrap();
+    let compiled = CompiledGrammar::new(&g, Arc::new(Vocabulary::bytes()), Limits::default()).unwrap();
+    let accepts = |s: &str| {
+        let mut m = compiled.matcher().unwrap();
+        m.try_consume_bytes(s.as_bytes()).unwrap() && m.is_accepting().unwrap()
+    };
+    let got: Vec<(&str, bool)> = ["", "a", "ab", "aba", "abab"].iter().map(|&s| (s, accepts(s))).collect();
+    assert_eq!(got, [("", true), ("a", false), ("ab", true), ("aba", false), ("abab", true)]);
+}
