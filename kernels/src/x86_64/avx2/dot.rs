@@ -41,7 +41,7 @@ pub(super) unsafe fn hsum(v: __m256) -> f32 {
 
 /// 32 bytes from a reference to 32 bytes.
 #[inline(always)]
-unsafe fn load32<T>(p: &[T; 32]) -> __m256i {
+pub(super) unsafe fn load32<T>(p: &[T; 32]) -> __m256i {
     debug_assert_eq!(core::mem::size_of::<T>(), 1);
     // SAFETY: `p` is 32 one-byte elements; unaligned load.
     _mm256_loadu_si256(p.as_ptr().cast())
@@ -49,17 +49,21 @@ unsafe fn load32<T>(p: &[T; 32]) -> __m256i {
 
 /// 16 packed nibble bytes -> 32 bytes: low nibbles in bytes 0..16, high
 /// nibbles in bytes 16..32 (GGML's order for 32-weight blocks).
+///
+/// The 16 bytes are broadcast to both 128-bit lanes by the load itself, and
+/// one variable shift moves the high lane's nibbles down (1 uop on Zen 2+
+/// and Skylake+, cheaper than a shift plus a lane insert).
 #[inline(always)]
-unsafe fn nibbles(p: &[u8; 16]) -> __m256i {
+pub(super) unsafe fn nibbles(p: &[u8; 16]) -> __m256i {
     // SAFETY: 16 readable bytes; unaligned load.
-    let b = _mm_loadu_si128(p.as_ptr().cast());
-    let both = _mm256_set_m128i(_mm_srli_epi16(b, 4), b);
-    _mm256_and_si256(both, _mm256_set1_epi8(0x0f))
+    let b = _mm256_broadcastsi128_si256(_mm_loadu_si128(p.as_ptr().cast()));
+    let shifted = _mm256_srlv_epi32(b, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4));
+    _mm256_and_si256(shifted, _mm256_set1_epi8(0x0f))
 }
 
 /// Exact `Σ x_i y_i` of 32 signed bytes, as 8 i32 lanes (sign trick).
 #[inline(always)]
-unsafe fn dot_i8(x: __m256i, y: __m256i) -> __m256i {
+pub(super) unsafe fn dot_i8(x: __m256i, y: __m256i) -> __m256i {
     let ax = _mm256_sign_epi8(x, x);
     let sy = _mm256_sign_epi8(y, x);
     _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1))
@@ -67,13 +71,13 @@ unsafe fn dot_i8(x: __m256i, y: __m256i) -> __m256i {
 
 /// Exact `Σ x_i y_i` of 32 unsigned (< 128) by 32 signed bytes, as 8 i32 lanes.
 #[inline(always)]
-unsafe fn dot_u8(x: __m256i, y: __m256i) -> __m256i {
+pub(super) unsafe fn dot_u8(x: __m256i, y: __m256i) -> __m256i {
     _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), _mm256_set1_epi16(1))
 }
 
 /// Byte `i` = 0xff iff bit `i` of `bits` is set.
 #[inline(always)]
-unsafe fn bytes_from_bits(bits: u32) -> __m256i {
+pub(super) unsafe fn bytes_from_bits(bits: u32) -> __m256i {
     let v = _mm256_set1_epi32(bits as i32);
     // Byte i takes byte i / 8 of the word (within each 128-bit lane; the
     // word is in both lanes).
@@ -88,43 +92,17 @@ unsafe fn bytes_from_bits(bits: u32) -> __m256i {
 
 /// Q4_0 weights as signed bytes in -8..8.
 #[inline(always)]
-unsafe fn q4_0_bytes(b: &BlockQ4_0) -> __m256i {
+pub(super) unsafe fn q4_0_bytes(b: &BlockQ4_0) -> __m256i {
     _mm256_sub_epi8(nibbles(&b.qs), _mm256_set1_epi8(8))
 }
 
 /// Q5_0 weights as signed bytes in -16..16: `(nibble | bit << 4) - 16`,
 /// which is `nibble` when the bit is set and `nibble | 0xf0` otherwise.
 #[inline(always)]
-unsafe fn q5_0_bytes(b: &BlockQ5_0) -> __m256i {
+pub(super) unsafe fn q5_0_bytes(b: &BlockQ5_0) -> __m256i {
     let hi = bytes_from_bits(u32::from_le_bytes(b.qh));
     let fill = _mm256_andnot_si256(hi, _mm256_set1_epi8(0xf0u8 as i8));
     _mm256_or_si256(nibbles(&b.qs), fill)
-}
-
-/// Dot product of blocks: `Σ_b scale(b) * Σ int(b)` with two accumulators.
-macro_rules! block_dot {
-    ($x:expr, $y:expr, |$bx:ident, $by:ident| $isum:expr, $scale:expr) => {{
-        let (x, y) = ($x, $y);
-        assert_eq!(x.len(), y.len(), "dot product of {} by {} blocks", x.len(), y.len());
-        let mut acc0 = _mm256_setzero_ps();
-        let mut acc1 = _mm256_setzero_ps();
-        let mut pairs_x = x.chunks_exact(2);
-        let mut pairs_y = y.chunks_exact(2);
-        for (px, py) in (&mut pairs_x).zip(&mut pairs_y) {
-            {
-                let ($bx, $by) = (&px[0], &py[0]);
-                acc0 = _mm256_fmadd_ps(_mm256_set1_ps($scale), _mm256_cvtepi32_ps($isum), acc0);
-            }
-            {
-                let ($bx, $by) = (&px[1], &py[1]);
-                acc1 = _mm256_fmadd_ps(_mm256_set1_ps($scale), _mm256_cvtepi32_ps($isum), acc1);
-            }
-        }
-        for ($bx, $by) in pairs_x.remainder().iter().zip(pairs_y.remainder()) {
-            acc0 = _mm256_fmadd_ps(_mm256_set1_ps($scale), _mm256_cvtepi32_ps($isum), acc0);
-        }
-        _mm256_add_ps(acc0, acc1)
-    }};
 }
 
 /// # Safety
@@ -132,8 +110,10 @@ macro_rules! block_dot {
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn dot_q4_0_q8_0(x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 {
-    let acc = block_dot!(x, y, |bx, by| dot_i8(q4_0_bytes(bx), load32(&by.qs)), f16_to_f32(bx.d) * f16_to_f32(by.d));
-    hsum(acc)
+    assert_eq!(x.len(), y.len(), "dot product of {} by {} blocks", x.len(), y.len());
+    let mut out = [0.0f32];
+    super::gemv::rows_q4_0::<1>(x, y, &mut out);
+    out[0]
 }
 
 /// # Safety
@@ -141,13 +121,10 @@ pub(crate) unsafe fn dot_q4_0_q8_0(x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 {
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn dot_q4_1_q8_1(x: &[BlockQ4_1], y: &[BlockQ8_1]) -> f32 {
-    let acc = block_dot!(x, y, |bx, by| dot_u8(nibbles(&bx.qs), load32(&by.qs)), f16_to_f32(bx.d) * f16_to_f32(by.d));
-    // The offsets: Σ m_w * s_x, one product per block.
-    let mut summ = 0.0f32;
-    for (bx, by) in x.iter().zip(y) {
-        summ += f16_to_f32(bx.m) * f16_to_f32(by.s);
-    }
-    hsum(acc) + summ
+    assert_eq!(x.len(), y.len(), "dot product of {} by {} blocks", x.len(), y.len());
+    let mut out = [0.0f32];
+    super::gemv::rows_q4_1::<1>(x, y, &mut out);
+    out[0]
 }
 
 /// # Safety
@@ -155,8 +132,10 @@ pub(crate) unsafe fn dot_q4_1_q8_1(x: &[BlockQ4_1], y: &[BlockQ8_1]) -> f32 {
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn dot_q5_0_q8_0(x: &[BlockQ5_0], y: &[BlockQ8_0]) -> f32 {
-    let acc = block_dot!(x, y, |bx, by| dot_i8(q5_0_bytes(bx), load32(&by.qs)), f16_to_f32(bx.d) * f16_to_f32(by.d));
-    hsum(acc)
+    assert_eq!(x.len(), y.len(), "dot product of {} by {} blocks", x.len(), y.len());
+    let mut out = [0.0f32];
+    super::gemv::rows_q5_0::<1>(x, y, &mut out);
+    out[0]
 }
 
 /// # Safety
@@ -164,8 +143,10 @@ pub(crate) unsafe fn dot_q5_0_q8_0(x: &[BlockQ5_0], y: &[BlockQ8_0]) -> f32 {
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn dot_q8_0_q8_0(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
-    let acc = block_dot!(x, y, |bx, by| dot_i8(load32(&bx.qs), load32(&by.qs)), f16_to_f32(bx.d) * f16_to_f32(by.d));
-    hsum(acc)
+    assert_eq!(x.len(), y.len(), "dot product of {} by {} blocks", x.len(), y.len());
+    let mut out = [0.0f32];
+    super::gemv::rows_q8_0::<1>(x, y, &mut out);
+    out[0]
 }
 
 /// The 16 bsums of a Q8_K block.

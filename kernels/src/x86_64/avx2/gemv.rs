@@ -1,9 +1,171 @@
-//! Matrix-vector products with AVX2: the row loop runs inside the
-//! `target_feature` function so that the dot product kernels inline into it.
+//! Matrix-vector products with AVX2: several rows at a time.
+//!
+//! A decode-step GEMV is a few hundred short rows (SmolLM2: 18 blocks of 32
+//! per row). Computing `R = 4` rows together shares each activation block's
+//! load and scale conversion, converts the four rows' f16 scales with one
+//! `vcvtph2ps`, and gives the core four independent FMA chains. Each row's
+//! own arithmetic is the same whatever `R` (one accumulator per row, blocks
+//! in order, the same final reduction), so a row's result does not depend on
+//! how rows are grouped or split between threads — and the single-row dot
+//! product (`R = 1`) gives the same value too.
+//!
+//! The K-quant formats (256-weight super-blocks, already long inner loops)
+//! run their dot product row by row.
 
-use super::dot;
+use core::arch::x86_64::*;
+
+use super::dot::{self, dot_i8, dot_u8, hsum, load32, nibbles, q4_0_bytes, q5_0_bytes};
 use crate::dispatch::check_gemv;
 use crate::quant::{BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1};
+
+/// Rows per group in the multi-row kernels.
+const R: usize = 4;
+
+/// Four little-endian u32 read from `R` places, as the eight halves they
+/// hold converted to f32: `[lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3]`.
+#[inline(always)]
+unsafe fn halves_x4(v: [u32; 4]) -> __m256 {
+    _mm256_cvtph_ps(_mm_setr_epi32(v[0] as i32, v[1] as i32, v[2] as i32, v[3] as i32))
+}
+
+/// The u32 made of the first four bytes at `p` (a block header: `d`, or
+/// `d` and `m`/`s`).
+#[inline(always)]
+unsafe fn header_u32<T>(p: *const T) -> u32 {
+    // SAFETY (caller): `p` points to a block of at least 4 bytes; blocks have
+    // alignment 1, hence the unaligned read.
+    core::ptr::read_unaligned(p.cast::<u32>())
+}
+
+/// The header's first f16 only (`d` of a Q8_0 or Q4_0/Q5_0 block; the next
+/// two bytes are quants, not a scale).
+#[inline(always)]
+unsafe fn header_d<T>(p: *const T) -> u32 {
+    // SAFETY (caller): `p` points to a block of at least 2 bytes.
+    u32::from(core::ptr::read_unaligned(p.cast::<u16>()))
+}
+
+/// `out[r] = row r · y` for the `N <= R` rows of `w` (row-major, `y.len()`
+/// blocks each), for formats whose value is `d * q` (Q4_0, Q5_0, Q8_0).
+/// `$ints(x_block, y_vec)` gives the 8 i32 lanes of `Σ q_x q_y`.
+macro_rules! rows_d_only {
+    ($name:ident, $w:ty, $a:ty, |$bx:ident, $qy:ident| $ints:expr) => {
+        /// `out[r] = row r · y` for `N <= 4` rows (see the module doc).
+        ///
+        /// # Safety
+        ///
+        /// AVX2, FMA and F16C; `w.len() == N * y.len()`, `out.len() == N`
+        /// (checked).
+        #[inline(always)]
+        pub(super) unsafe fn $name<const N: usize>(w: &[$w], y: &[$a], out: &mut [f32]) {
+            let nb = y.len();
+            assert!(N <= R && w.len() == N * nb && out.len() == N);
+            let mut acc = [_mm256_setzero_ps(); N];
+            for b in 0..nb {
+                // SAFETY: b < nb = y.len().
+                let by = &*y.as_ptr().add(b);
+                let $qy = load32(&by.qs);
+                let dy = _mm256_set1_ps(_mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(header_d(by) as i32))));
+                let mut heads = [0u32; 4];
+                for (r, h) in heads.iter_mut().enumerate().take(N) {
+                    // SAFETY: r < N and b < nb, so r * nb + b < w.len().
+                    *h = header_d(w.as_ptr().add(r * nb + b));
+                }
+                // [d0, 0, d1, 0, …] * dy
+                let scales = _mm256_mul_ps(halves_x4(heads), dy);
+                for (r, a) in acc.iter_mut().enumerate() {
+                    // SAFETY: as above.
+                    let $bx = &*w.as_ptr().add(r * nb + b);
+                    let p = $ints;
+                    let s = _mm256_permutevar8x32_ps(scales, _mm256_set1_epi32(2 * r as i32));
+                    *a = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(p), *a);
+                }
+            }
+            for (o, a) in out.iter_mut().zip(acc) {
+                *o = hsum(a);
+            }
+        }
+    };
+}
+
+rows_d_only!(rows_q4_0, BlockQ4_0, BlockQ8_0, |bx, qy| dot_i8(q4_0_bytes(bx), qy));
+rows_d_only!(rows_q5_0, BlockQ5_0, BlockQ8_0, |bx, qy| dot_i8(q5_0_bytes(bx), qy));
+rows_d_only!(rows_q8_0, BlockQ8_0, BlockQ8_0, |bx, qy| dot_i8(load32(&bx.qs), qy));
+
+/// `out[r] = row r · y` for `N <= 4` Q4_1 rows: `Σ_b d_w d_y Σ q q_y` on
+/// FMA chains, `Σ_b m_w s_y` on the odd lanes of one more vector (the
+/// even lanes of that vector collect unused `d_w d_y` sums).
+///
+/// # Safety
+///
+/// AVX2, FMA and F16C; `w.len() == N * y.len()`, `out.len() == N` (checked).
+#[inline(always)]
+pub(super) unsafe fn rows_q4_1<const N: usize>(w: &[BlockQ4_1], y: &[BlockQ8_1], out: &mut [f32]) {
+    let nb = y.len();
+    assert!(N <= R && w.len() == N * nb && out.len() == N);
+    let mut acc = [_mm256_setzero_ps(); N];
+    let mut msum = _mm256_setzero_ps();
+    for b in 0..nb {
+        // SAFETY: b < nb = y.len().
+        let by = &*y.as_ptr().add(b);
+        let qy = load32(&by.qs);
+        // [d_y, s_y] in every pair of lanes.
+        let ys = _mm256_cvtph_ps(_mm_set1_epi32(header_u32(by) as i32));
+        let mut heads = [0u32; 4];
+        for (r, h) in heads.iter_mut().enumerate().take(N) {
+            // SAFETY: r < N and b < nb, so r * nb + b < w.len().
+            *h = header_u32(w.as_ptr().add(r * nb + b));
+        }
+        // [d0 d_y, m0 s_y, d1 d_y, m1 s_y, …]
+        let prod = _mm256_mul_ps(halves_x4(heads), ys);
+        msum = _mm256_add_ps(msum, prod);
+        for (r, a) in acc.iter_mut().enumerate() {
+            // SAFETY: as above.
+            let bx = &*w.as_ptr().add(r * nb + b);
+            let p = dot_u8(nibbles(&bx.qs), qy);
+            let s = _mm256_permutevar8x32_ps(prod, _mm256_set1_epi32(2 * r as i32));
+            *a = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(p), *a);
+        }
+    }
+    let mut m = [0.0f32; 8];
+    // SAFETY: 8 writable floats.
+    _mm256_storeu_ps(m.as_mut_ptr(), msum);
+    for (r, (o, a)) in out.iter_mut().zip(acc).enumerate() {
+        *o = hsum(a) + m[2 * r + 1];
+    }
+}
+
+macro_rules! gemv_multi_row {
+    ($name:ident, $w:ty, $a:ty, $rows:ident) => {
+        /// `out[r] = dot(row r of w, x)`, four rows at a time.
+        ///
+        /// # Safety
+        ///
+        /// The CPU must support AVX2, FMA and F16C.
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub(crate) unsafe fn $name(w: &[$w], x: &[$a], out: &mut [f32]) {
+            check_gemv(w.len(), x.len(), out.len());
+            let nb = x.len();
+            if nb == 0 {
+                out.fill(0.0);
+                return;
+            }
+            let rows = out.len();
+            let full = rows - rows % R;
+            for (g, o) in out[..full].chunks_exact_mut(R).enumerate() {
+                $rows::<R>(&w[g * R * nb..(g + 1) * R * nb], x, o);
+            }
+            for r in full..rows {
+                $rows::<1>(&w[r * nb..(r + 1) * nb], x, &mut out[r..r + 1]);
+            }
+        }
+    };
+}
+
+gemv_multi_row!(gemv_q4_0, BlockQ4_0, BlockQ8_0, rows_q4_0);
+gemv_multi_row!(gemv_q4_1, BlockQ4_1, BlockQ8_1, rows_q4_1);
+gemv_multi_row!(gemv_q5_0, BlockQ5_0, BlockQ8_0, rows_q5_0);
+gemv_multi_row!(gemv_q8_0, BlockQ8_0, BlockQ8_0, rows_q8_0);
 
 macro_rules! gemv_by_rows {
     ($name:ident, $w:ty, $a:ty, $dot:path) => {
@@ -26,10 +188,6 @@ macro_rules! gemv_by_rows {
     };
 }
 
-gemv_by_rows!(gemv_q4_0, BlockQ4_0, BlockQ8_0, dot::dot_q4_0_q8_0);
-gemv_by_rows!(gemv_q4_1, BlockQ4_1, BlockQ8_1, dot::dot_q4_1_q8_1);
-gemv_by_rows!(gemv_q5_0, BlockQ5_0, BlockQ8_0, dot::dot_q5_0_q8_0);
-gemv_by_rows!(gemv_q8_0, BlockQ8_0, BlockQ8_0, dot::dot_q8_0_q8_0);
 gemv_by_rows!(gemv_q4k, BlockQ4K, BlockQ8K, dot::dot_q4k_q8k);
 gemv_by_rows!(gemv_q5k, BlockQ5K, BlockQ8K, dot::dot_q5k_q8k);
 gemv_by_rows!(gemv_q6k, BlockQ6K, BlockQ8K, dot::dot_q6k_q8k);
