@@ -24,7 +24,7 @@ use std::sync::{Arc, OnceLock};
 
 use formwork_grammar::{TokenId, Vocabulary};
 
-pub use oracle::{bit, check_mask_against_oracle, compare_masks, oracle_mask, show_token};
+pub use oracle::{bit, check_mask_against_oracle, show_token};
 pub use rng::XorShift;
 pub use tokenize::{Split, Tokenizer};
 
