@@ -64,11 +64,13 @@ fn bench_gemv(c: &mut Criterion) {
     let pool1 = ThreadPool::new(1);
     let mut g = Gen(42);
     // SmolLM2-135M: attention projections 576x576, MLP gate/up 1536x576,
-    // MLP down 576x1536, the tied vocabulary projection 49152x576 (Q8_0).
+    // MLP down 576x1536, the tied vocabulary projection 49152x576 (Q8_0;
+    // 576x576 Q8_0 shows the same kernel on cache-resident weights).
     let shapes = [
         (QuantType::Q4_1, 576, 576),
         (QuantType::Q4_1, 1536, 576),
         (QuantType::Q4_1, 576, 1536),
+        (QuantType::Q8_0, 576, 576),
         (QuantType::Q8_0, 49152, 576),
     ];
     for (ty, rows, cols) in shapes {

@@ -409,11 +409,16 @@ mod parallel {
     unsafe impl Send for OutPtr {}
 
     /// Rows per chunk: about 8 chunks per thread (so a thread that starts
-    /// late or is preempted leaves little behind), a multiple of 4 (the
-    /// multi-row kernels' width), at least 16 rows to amortize the claim.
-    fn rows_per_chunk(rows: usize, threads: usize) -> usize {
-        let target = rows.div_ceil(threads * 8);
-        target.max(16).div_ceil(4) * 4
+    /// late or is preempted leaves little behind) but at most ~64 KiB of
+    /// weights (a few microseconds: the most a preempted chunk can hold the
+    /// step back once its thread runs again), a multiple of 4 rows (the
+    /// multi-row kernels' width) and at least 8 rows.
+    fn rows_per_chunk(w: &QuantMatrix<'_>, threads: usize) -> usize {
+        const CHUNK_BYTES: usize = 64 << 10;
+        let row_bytes = (w.byte_len() / w.rows().max(1)).max(1);
+        let balanced = w.rows().div_ceil(threads * 8);
+        let bounded = CHUNK_BYTES / row_bytes;
+        balanced.min(bounded).max(8).div_ceil(4) * 4
     }
 
     /// Several products in one pool job: the threads wake once and take
@@ -438,7 +443,7 @@ mod parallel {
         let mut per_task = Vec::with_capacity(tasks.len());
         let mut n_chunks = 0usize;
         for t in tasks.iter_mut() {
-            let rpc = rows_per_chunk(t.w.rows(), pool.threads());
+            let rpc = rows_per_chunk(&t.w, pool.threads());
             first.push(n_chunks);
             per_task.push((t.w, t.x, rpc, OutPtr(t.out.as_mut_ptr())));
             n_chunks += t.w.rows().div_ceil(rpc);

@@ -14,6 +14,7 @@
 //! the smaller token id).
 
 use std::cmp::Ordering;
+use std::collections::BinaryHeap;
 
 use super::mask::AllowedTokens;
 
@@ -52,11 +53,34 @@ fn by_value_desc(a: &Candidate, b: &Candidate) -> Ordering {
     b.value.total_cmp(&a.value).then(a.id.cmp(&b.id))
 }
 
+/// Heap order for top-k selection: the *worst* candidate is the greatest, so
+/// it sits at the top of a `BinaryHeap`, ready to be evicted.
+#[derive(Clone, Copy, Debug)]
+struct Worst(Candidate);
+
+impl PartialEq for Worst {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Worst {}
+impl PartialOrd for Worst {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Worst {
+    fn cmp(&self, other: &Self) -> Ordering {
+        by_value_desc(&self.0, &other.0)
+    }
+}
+
 /// A reusable buffer of candidate tokens (allowed ids with their logits, then
 /// probabilities). Keep one per sequence to avoid reallocating every step.
 #[derive(Clone, Debug, Default)]
 pub struct Candidates {
     items: Vec<Candidate>,
+    heap: BinaryHeap<Worst>,
     is_probability: bool,
 }
 
@@ -78,6 +102,37 @@ impl Candidates {
                 self.items.push(Candidate { id: i as u32, value });
             }
         }
+    }
+
+    /// Loads only the `k` allowed tokens with the largest logits (all of
+    /// them when `k == 0`), in decreasing order — the same set as
+    /// [`fill_masked`](Self::fill_masked) followed by [`top_k`](Self::top_k),
+    /// at O(allowed + k log k) with a bounded heap instead of a selection
+    /// over every allowed token: most tokens are rejected by one comparison
+    /// with the current k-th best.
+    pub fn fill_masked_top_k(&mut self, logits: &[f32], mask: &[u32], k: usize) {
+        if k == 0 {
+            return self.fill_masked(logits, mask);
+        }
+        self.items.clear();
+        self.heap.clear();
+        self.is_probability = false;
+        for i in AllowedTokens::new(mask, logits.len()) {
+            let value = logits[i];
+            if value.is_nan() {
+                continue;
+            }
+            let c = Worst(Candidate { id: i as u32, value });
+            if self.heap.len() < k {
+                self.heap.push(c);
+            } else if let Some(mut worst) = self.heap.peek_mut() {
+                if c < *worst {
+                    *worst = c;
+                }
+            }
+        }
+        self.items.extend(self.heap.drain().map(|w| w.0));
+        self.items.sort_unstable_by(by_value_desc);
     }
 
     /// Loads every token (no mask), skipping NaN logits.
@@ -250,8 +305,7 @@ pub fn sample_masked(
         scratch.items.clear();
         return crate::masked_argmax(logits, mask);
     }
-    scratch.fill_masked(logits, mask);
-    scratch.top_k(params.top_k);
+    scratch.fill_masked_top_k(logits, mask, params.top_k);
     scratch.softmax(params.temperature);
     scratch.top_p(params.top_p);
     scratch.sample(u).map(|id| id as usize)

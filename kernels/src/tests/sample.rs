@@ -131,6 +131,34 @@ fn distributions_match_naive() {
 }
 
 #[test]
+fn heap_top_k_equals_selection() {
+    let mut rng = Gen::new(14);
+    for vocab in [1, 40, 1000, 49152] {
+        for sparse in [false, true] {
+            let (mut logits, mask) = random_case(&mut rng, vocab, sparse);
+            // Many ties.
+            for l in logits.iter_mut().step_by(3) {
+                *l = l.round();
+            }
+            for k in [1, 2, 5, 40, 100000] {
+                let mut a = Candidates::new();
+                a.fill_masked(&logits, &mask);
+                a.top_k(k);
+                let mut b = Candidates::new();
+                b.fill_masked_top_k(&logits, &mask, k);
+                let ids = |c: &Candidates| c.as_slice().iter().map(|x| x.id).collect::<Vec<_>>();
+                let mut ia = ids(&a);
+                if k >= a.len() {
+                    // `top_k` keeps id order when it keeps everything.
+                    ia.sort_by(|&x, &y| logits[y as usize].total_cmp(&logits[x as usize]).then(x.cmp(&y)));
+                }
+                assert_eq!(ia, ids(&b), "vocab {vocab} k {k}");
+            }
+        }
+    }
+}
+
+#[test]
 fn nothing_allowed_and_infinities() {
     let mut s = Candidates::new();
     let p = SamplingParams { temperature: 1.0, top_k: 0, top_p: 0.9 };

@@ -43,6 +43,13 @@ pub(crate) unsafe fn apply_mask_f32(logits: &mut [f32], mask: &[u32]) {
     scalar::apply_mask_f32(&mut logits[32 * full..], rest);
 }
 
+/// Whether `word` has at most two bits set (zero included).
+#[inline(always)]
+fn at_most_two_bits(word: u32) -> bool {
+    let rest = word & word.wrapping_sub(1);
+    rest & rest.wrapping_sub(1) == 0
+}
+
 /// Largest of the 8 lanes (no NaN lanes).
 #[inline(always)]
 unsafe fn hmax(v: __m256) -> f32 {
@@ -61,11 +68,22 @@ pub(crate) unsafe fn masked_argmax(logits: &[f32], mask: &[u32]) -> Option<usize
     let neg_inf = _mm256_set1_ps(f32::NEG_INFINITY);
 
     // Pass 1: the maximum over allowed, non-NaN logits. `max_ps(v, acc)`
-    // returns `acc` when `v` is NaN, so NaN lanes never enter.
+    // returns `acc` when `v` is NaN, so NaN lanes never enter. Words with
+    // one or two allowed tokens (common under a grammar) are cheaper bit by
+    // bit; `v > smax` is false for NaN too.
     let mut vmax = neg_inf;
+    let mut smax = f32::NEG_INFINITY;
     for (w, chunk) in logits.chunks_exact(32).take(full).enumerate() {
         let word = mask[w];
-        if word == 0 {
+        if at_most_two_bits(word) {
+            let mut bits = word;
+            while bits != 0 {
+                let v = chunk[bits.trailing_zeros() as usize];
+                if v > smax {
+                    smax = v;
+                }
+                bits &= bits - 1;
+            }
             continue;
         }
         let p = chunk.as_ptr();
@@ -78,7 +96,7 @@ pub(crate) unsafe fn masked_argmax(logits: &[f32], mask: &[u32]) -> Option<usize
             vmax = _mm256_max_ps(v, vmax);
         }
     }
-    let mut max = hmax(vmax);
+    let mut max = hmax(vmax).max(smax);
     let tail_start = 32 * full;
     let tail = scalar::AllowedTokens::in_range(mask, tail_start, logits.len());
     for i in tail.clone() {
@@ -93,7 +111,15 @@ pub(crate) unsafe fn masked_argmax(logits: &[f32], mask: &[u32]) -> Option<usize
     let vm = _mm256_set1_ps(max);
     for (w, chunk) in logits.chunks_exact(32).take(full).enumerate() {
         let word = mask[w];
-        if word == 0 {
+        if at_most_two_bits(word) {
+            let mut bits = word;
+            while bits != 0 {
+                let i = bits.trailing_zeros() as usize;
+                if chunk[i] == max {
+                    return Some(32 * w + i);
+                }
+                bits &= bits - 1;
+            }
             continue;
         }
         let p = chunk.as_ptr();
