@@ -11,13 +11,15 @@
 //!    language is prefix-free, or wherever a word of it could be extended,
 //!    the extending byte cannot follow the rule in the grammar (FOLLOW set),
 //!    so maximal munch takes the only possible parse; and
-//! 2. the bytes that can start it start no other terminal of the grammar, so
-//!    after its first byte it is the only terminal alive.
+//! 2. no other terminal alive after the same bytes forces a guess: whenever
+//!    one of two such terminals accepts, the bytes that continue the other
+//!    cannot follow the first in the grammar.
 //!
-//! Single-character terminals satisfy (1) trivially, and all single-character
-//! terminals alive together end after the same bytes, so the rest of the
-//! grammar keeps its exact character-level meaning. Candidates that fail (2)
-//! are split back into their parts until nothing conflicts.
+//! Under these conditions maximal munch always takes the only parse there is,
+//! so the grammar keeps its exact character-level meaning. Single-character
+//! terminals alive together end after the same bytes and never conflict.
+//! Candidates that fail are split back into their parts until nothing
+//! conflicts.
 
 use std::collections::{HashMap, HashSet};
 
@@ -51,7 +53,9 @@ struct Lowerer<'a> {
     regular: Vec<bool>,
     rule_regex: HashMap<u32, Option<String>>,
     greedy_safe: HashMap<u32, bool>,
-    follow: Option<Vec<ByteSet>>,
+    follow: Option<Follows>,
+    /// While computing the FOLLOW of runs of this rule: treat it as empty.
+    skip_rule: Option<u32>,
     dfas: HashMap<TermKey, Option<Dfa>>,
     blocked: HashSet<TermKey>,
     // emission
@@ -74,6 +78,7 @@ pub(crate) fn lower(g: &Grammar, limits: &Limits) -> Result<Lowered, Error> {
         rule_regex: HashMap::new(),
         greedy_safe: HashMap::new(),
         follow: None,
+        skip_rule: None,
         dfas: HashMap::new(),
         blocked: HashSet::new(),
         nt_names: Vec::new(),
@@ -145,10 +150,6 @@ fn regular_rules(g: &Grammar) -> Vec<bool> {
     regular
 }
 
-fn first_bytes_conflict(a: &[bool; 256], count: &[u32; 256]) -> bool {
-    (0..256).any(|b| a[b] && count[b] > 1)
-}
-
 impl Lowerer<'_> {
     fn nesting_check(&self, depth: usize) -> Result<(), Error> {
         let max = self.limits.max_nesting.saturating_mul(4).max(64);
@@ -159,33 +160,329 @@ impl Lowerer<'_> {
     }
 
     /// Decides which candidates become single terminals (fixpoint).
+    ///
+    /// Two terminals alive after the same bytes conflict when one accepts
+    /// while the other can go on with a byte that may follow the first: then
+    /// the lexer would have to guess. A candidate involved in such a conflict
+    /// is split back into its parts, until no conflict is left.
     fn infer_lexemes(&mut self) -> Result<(), Error> {
         loop {
             let mut keys: Vec<TermKey> = Vec::new();
             let mut seen_keys = HashSet::new();
             let mut visited = HashSet::new();
             self.collect_terms_ref(self.g.start.0, &mut keys, &mut seen_keys, &mut visited, 0)?;
-            let mut count = [0u32; 256];
-            let mut firsts = Vec::with_capacity(keys.len());
-            for k in &keys {
-                let fb = self.dfa_for(k)?.map(|d| d.first_bytes()).unwrap_or([false; 256]);
-                for b in 0..256 {
-                    if fb[b] {
-                        count[b] += 1;
-                    }
-                }
-                firsts.push(fb);
+            if !keys.iter().any(is_candidate) {
+                return Ok(());
             }
+            self.ensure_follow()?;
+            self.leaf_follows(&visited)?;
+            let mut dfas = Vec::with_capacity(keys.len());
+            for k in &keys {
+                dfas.push(self.dfa_for(k)?.cloned());
+            }
+            let follows: Vec<ByteSet> = keys.iter().map(|k| self.key_follow(k)).collect();
+            let firsts: Vec<ByteSet> =
+                dfas.iter().map(|d| d.as_ref().map(|d| ByteSet::from_bools(&d.first_bytes())).unwrap_or_default()).collect();
+            let together = self.cooccurrence(&keys)?;
             let mut new_blocks = Vec::new();
-            for (k, fb) in keys.iter().zip(&firsts) {
-                if matches!(k, TermKey::Rule(_) | TermKey::Literal(_)) && first_bytes_conflict(fb, &count) {
-                    new_blocks.push(k.clone());
+            for a in 0..keys.len() {
+                for b in 0..keys.len() {
+                    if a == b
+                        || !(is_candidate(&keys[a]) || is_candidate(&keys[b]))
+                        || !firsts[a].intersects(&firsts[b])
+                        || !together[a].contains(b)
+                    {
+                        continue;
+                    }
+                    let (Some(da), Some(db)) = (&dfas[a], &dfas[b]) else { continue };
+                    if pair_conflict(da, db, &follows[a]) {
+                        let victim = if is_candidate(&keys[b]) { b } else { a };
+                        new_blocks.push(keys[victim].clone());
+                    }
                 }
             }
             if new_blocks.is_empty() {
                 return Ok(());
             }
             self.blocked.extend(new_blocks);
+        }
+    }
+
+    /// For each terminal, the terminals the parser may allow at the same
+    /// position (so the lexer may run them together): those in the same
+    /// FOLLOW set of some terminal, or in FIRST of the start rule.
+    fn cooccurrence(&mut self, keys: &[TermKey]) -> Result<Vec<TSet>, Error> {
+        let index: HashMap<TermKey, usize> = keys.iter().cloned().enumerate().map(|(i, k)| (k, i)).collect();
+        let n = keys.len();
+        let g = self.g;
+        let nr = g.rules.len();
+        let mut first = vec![TSet::new(n); nr];
+        let mut null = vec![false; nr];
+        loop {
+            let mut changed = false;
+            for r in 0..nr {
+                let (f, nl) = self.first_t(&g.rules[r].body, &first, &null, &index, n, 0)?;
+                let before = first[r].clone();
+                first[r].union(&f);
+                if first[r] != before || (nl && !null[r]) {
+                    null[r] |= nl;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let mut follow_rule = vec![TSet::new(n); nr];
+        let mut follow_key = vec![TSet::new(n); n];
+        loop {
+            let mut changed = false;
+            for r in 0..nr {
+                if self.collapsible_rule(r as u32)? {
+                    continue;
+                }
+                let after = follow_rule[r].clone();
+                changed |= self.follow_t(
+                    &g.rules[r].body,
+                    &after,
+                    &first,
+                    &null,
+                    &index,
+                    &mut follow_rule,
+                    &mut follow_key,
+                    0,
+                )?;
+            }
+            if !changed {
+                break;
+            }
+        }
+        let mut together = vec![TSet::new(n); n];
+        let (start_first, _) = self.first_t(&Expr::Ref(g.start), &first, &null, &index, n, 0)?;
+        for set in follow_key.iter().chain(std::iter::once(&start_first)) {
+            for a in set.iter() {
+                together[a].union(set);
+            }
+        }
+        Ok(together)
+    }
+
+    /// The terminal a leaf or collapsed rule stands for, with nullability.
+    fn leaf_key(&mut self, e: &Expr) -> Result<Option<(TermKey, bool)>, Error> {
+        Ok(match e {
+            Expr::Literal(s) => {
+                let Some(c) = s.chars().next() else { return Ok(None) };
+                if self.collapsible_literal(s) {
+                    Some((TermKey::Literal(s.clone()), false))
+                } else {
+                    Some((TermKey::Class(vec![(c, c)], false), false))
+                }
+            }
+            Expr::Class { ranges, negated } => Some((TermKey::Class(ranges.clone(), *negated), false)),
+            Expr::Lexeme(id) => {
+                let k = TermKey::Declared(id.0);
+                let nullable = self.dfa_for(&k)?.is_some_and(|d| d.matches_empty());
+                Some((k, nullable))
+            }
+            Expr::Ref(r) if self.collapsible_rule(r.0)? => {
+                let k = TermKey::Rule(r.0);
+                let nullable = self.dfa_for(&k)?.is_some_and(|d| d.matches_empty());
+                Some((k, nullable))
+            }
+            _ => None,
+        })
+    }
+
+    /// FIRST over terminals (indices into the current terminal list).
+    fn first_t(
+        &mut self,
+        e: &Expr,
+        first: &[TSet],
+        null: &[bool],
+        index: &HashMap<TermKey, usize>,
+        n: usize,
+        depth: usize,
+    ) -> Result<(TSet, bool), Error> {
+        self.nesting_check(depth)?;
+        if let Some((k, nullable)) = self.leaf_key(e)? {
+            let mut t = TSet::new(n);
+            if let Some(&i) = index.get(&k) {
+                t.insert(i);
+            }
+            return Ok((t, nullable));
+        }
+        Ok(match e {
+            Expr::Empty => (TSet::new(n), true),
+            Expr::Literal(_) => (TSet::new(n), true),
+            Expr::Ref(r) => (first[r.0 as usize].clone(), null[r.0 as usize]),
+            Expr::Seq(v) => {
+                let mut f = TSet::new(n);
+                for x in v {
+                    let (fx, nx) = self.first_t(x, first, null, index, n, depth + 1)?;
+                    f.union(&fx);
+                    if !nx {
+                        return Ok((f, false));
+                    }
+                }
+                (f, true)
+            }
+            Expr::Alt(v) => {
+                let mut f = TSet::new(n);
+                let mut nl = false;
+                for x in v {
+                    let (fx, nx) = self.first_t(x, first, null, index, n, depth + 1)?;
+                    f.union(&fx);
+                    nl |= nx;
+                }
+                (f, nl)
+            }
+            Expr::Repeat { expr, min, max } => {
+                if *max == Some(0) {
+                    (TSet::new(n), true)
+                } else {
+                    let (fx, nx) = self.first_t(expr, first, null, index, n, depth + 1)?;
+                    (fx, *min == 0 || nx)
+                }
+            }
+            Expr::Nothing | Expr::Class { .. } | Expr::Lexeme(_) => (TSet::new(n), false),
+        })
+    }
+
+    /// FOLLOW over terminals: propagates `after` into `e`.
+    #[allow(clippy::too_many_arguments)]
+    fn follow_t(
+        &mut self,
+        e: &Expr,
+        after: &TSet,
+        first: &[TSet],
+        null: &[bool],
+        index: &HashMap<TermKey, usize>,
+        follow_rule: &mut [TSet],
+        follow_key: &mut [TSet],
+        depth: usize,
+    ) -> Result<bool, Error> {
+        self.nesting_check(depth)?;
+        let n = after.len();
+        if let Expr::Literal(s) = e {
+            if !self.collapsible_literal(s) {
+                // split into characters: each is followed by the next one
+                let chars: Vec<char> = s.chars().collect();
+                for (i, &c) in chars.iter().enumerate() {
+                    let Some(&k) = index.get(&TermKey::Class(vec![(c, c)], false)) else { continue };
+                    match chars.get(i + 1) {
+                        Some(&d) => {
+                            if let Some(&kd) = index.get(&TermKey::Class(vec![(d, d)], false)) {
+                                follow_key[k].insert(kd);
+                            }
+                        }
+                        None => follow_key[k].union(after),
+                    }
+                }
+                return Ok(false);
+            }
+        }
+        if let Some((k, _)) = self.leaf_key(e)? {
+            if let Some(&i) = index.get(&k) {
+                follow_key[i].union(after);
+            }
+            return Ok(false);
+        }
+        let mut changed = false;
+        match e {
+            Expr::Ref(r) => {
+                let before = follow_rule[r.0 as usize].clone();
+                follow_rule[r.0 as usize].union(after);
+                changed = follow_rule[r.0 as usize] != before;
+            }
+            Expr::Seq(v) => {
+                let mut f = after.clone();
+                for x in v.iter().rev() {
+                    changed |= self.follow_t(x, &f, first, null, index, follow_rule, follow_key, depth + 1)?;
+                    let (fx, nx) = self.first_t(x, first, null, index, n, depth + 1)?;
+                    if !nx {
+                        f = TSet::new(n);
+                    }
+                    f.union(&fx);
+                }
+            }
+            Expr::Alt(v) => {
+                for x in v {
+                    changed |= self.follow_t(x, after, first, null, index, follow_rule, follow_key, depth + 1)?;
+                }
+            }
+            Expr::Repeat { expr, max, .. } => {
+                let mut f = after.clone();
+                if max.is_none_or(|m| m > 1) {
+                    let (fx, _) = self.first_t(expr, first, null, index, n, depth + 1)?;
+                    f.union(&fx);
+                }
+                changed |= self.follow_t(expr, &f, first, null, index, follow_rule, follow_key, depth + 1)?;
+            }
+            _ => {}
+        }
+        Ok(changed)
+    }
+
+    /// Recomputes what may follow each character-level leaf, counting only
+    /// occurrences in rules that stay rules (`visited`): inside a collapsed
+    /// rule a leaf is no terminal.
+    fn leaf_follows(&mut self, visited: &HashSet<u32>) -> Result<(), Error> {
+        let Some(mut f) = self.follow.take() else { return Ok(()) };
+        f.literal.clear();
+        f.literal_chars.clear();
+        f.class.clear();
+        f.declared.clear();
+        let (first, null) = (std::mem::take(&mut f.first), std::mem::take(&mut f.null));
+        let g = self.g;
+        let mut rules: Vec<u32> = visited.iter().copied().collect();
+        rules.sort_unstable();
+        let mut res = Ok(false);
+        for r in rules {
+            let after = f.rule[r as usize];
+            res = self.follow_in(&g.rules[r as usize].body, after, &first, &null, &mut f, 0);
+            if res.is_err() {
+                break;
+            }
+        }
+        f.first = first;
+        f.null = null;
+        self.follow = Some(f);
+        res.map(|_| ())
+    }
+
+    fn ensure_follow(&mut self) -> Result<(), Error> {
+        if self.follow.is_none() {
+            self.follow = Some(self.compute_follow()?);
+        }
+        Ok(())
+    }
+
+    /// The bytes that may follow a terminal (union over its occurrences).
+    fn key_follow(&self, k: &TermKey) -> ByteSet {
+        let Some(f) = self.follow.as_ref() else { return ByteSet::default() };
+        match k {
+            TermKey::Rule(r) => f.rule[*r as usize],
+            TermKey::Literal(s) => f.literal.get(s).copied().unwrap_or_default(),
+            TermKey::Declared(id) => f.declared.get(id).copied().unwrap_or_default(),
+            TermKey::Class(ranges, negated) => {
+                let mut out = f.class.get(&(ranges.clone(), *negated)).copied().unwrap_or_default();
+                // characters of literals that are split into characters
+                if let ([(c, d)], false) = (ranges.as_slice(), *negated) {
+                    if c == d {
+                        for (lit, per_char) in &f.literal_chars {
+                            if self.collapsible_literal(lit) {
+                                continue;
+                            }
+                            for (ch, set) in lit.chars().zip(per_char) {
+                                if ch == *c {
+                                    out.union(set);
+                                }
+                            }
+                        }
+                    }
+                }
+                out
+            }
         }
     }
 
@@ -213,14 +510,21 @@ impl Lowerer<'_> {
         if d.is_prefix_free() {
             return Ok(true);
         }
-        if self.follow.is_none() {
-            self.follow = Some(self.compute_follow()?);
-        }
-        let follow = &self.follow.as_ref().expect("computed above")[r as usize];
-        for st in 1..d.num_states() as u32 {
-            if d.is_accept(st) && (0..=255u8).any(|b| d.next(st, b) != DEAD && follow.contains(b)) {
+        self.ensure_follow()?;
+        let follow = self.follow.as_ref().expect("computed above").rule[r as usize];
+        if extends_into(&d, &follow) {
+            // Runs of a nullable rule closed under concatenation (`ws ws`)
+            // can be lexed as one: the others derive the empty string. Then
+            // only what follows the whole run matters.
+            let full = self.dfa_for(&TermKey::Rule(r))?.cloned();
+            let Some(full) = full else { return Ok(false) };
+            if !full.matches_empty() || !closed_under_concat(&full, self.limits.max_lexeme_states) {
                 return Ok(false);
             }
+            self.skip_rule = Some(r);
+            let run_follow = self.compute_follow();
+            self.skip_rule = None;
+            return Ok(!extends_into(&d, &run_follow?.rule[r as usize]));
         }
         Ok(true)
     }
@@ -243,6 +547,7 @@ impl Lowerer<'_> {
                 Some(d) => (ByteSet::from_bools(&d.first_bytes()), d.matches_empty()),
                 None => (ByteSet::default(), false),
             },
+            Expr::Ref(r) if self.skip_rule == Some(r.0) => (ByteSet::default(), true),
             Expr::Ref(r) => (first[r.0 as usize], null[r.0 as usize]),
             Expr::Seq(v) => {
                 let mut f = ByteSet::default();
@@ -277,7 +582,7 @@ impl Lowerer<'_> {
     }
 
     /// FOLLOW sets (bytes that can come right after each rule).
-    fn compute_follow(&mut self) -> Result<Vec<ByteSet>, Error> {
+    fn compute_follow(&mut self) -> Result<Follows, Error> {
         let g = self.g;
         let n = g.rules.len();
         let mut first = vec![ByteSet::default(); n];
@@ -298,17 +603,20 @@ impl Lowerer<'_> {
                 break;
             }
         }
-        let mut follow = vec![ByteSet::default(); n];
+        let mut follow = Follows { rule: vec![ByteSet::default(); n], ..Default::default() };
+
         loop {
             let mut changed = false;
             for r in 0..n {
-                let f = follow[r];
+                let f = follow.rule[r];
                 changed |= self.follow_in(&g.rules[r].body, f, &first, &null, &mut follow, 0)?;
             }
             if !changed {
                 break;
             }
         }
+        follow.first = first;
+        follow.null = null;
         Ok(follow)
     }
 
@@ -319,19 +627,38 @@ impl Lowerer<'_> {
         after: ByteSet,
         first: &[ByteSet],
         null: &[bool],
-        follow: &mut [ByteSet],
+        follow: &mut Follows,
         depth: usize,
     ) -> Result<bool, Error> {
         self.nesting_check(depth)?;
         let mut changed = false;
         match e {
             Expr::Ref(r) => {
-                let mut m = follow[r.0 as usize];
+                let mut m = follow.rule[r.0 as usize];
                 m.union(&after);
-                if m != follow[r.0 as usize] {
-                    follow[r.0 as usize] = m;
+                if m != follow.rule[r.0 as usize] {
+                    follow.rule[r.0 as usize] = m;
                     changed = true;
                 }
+            }
+            Expr::Literal(text) => {
+                follow.literal.entry(text.clone()).or_default().union(&after);
+                let chars: Vec<char> = text.chars().collect();
+                let per = follow.literal_chars.entry(text.clone()).or_insert_with(|| vec![ByteSet::default(); chars.len()]);
+                for i in 0..chars.len() {
+                    if i + 1 < chars.len() {
+                        let mut buf = [0u8; 4];
+                        per[i].union(&ByteSet::single(chars[i + 1].encode_utf8(&mut buf).as_bytes()[0]));
+                    } else {
+                        per[i].union(&after);
+                    }
+                }
+            }
+            Expr::Class { ranges, negated } => {
+                follow.class.entry((ranges.clone(), *negated)).or_default().union(&after);
+            }
+            Expr::Lexeme(id) => {
+                follow.declared.entry(id.0).or_default().union(&after);
             }
             Expr::Seq(v) => {
                 let mut f = after;
@@ -357,7 +684,7 @@ impl Lowerer<'_> {
                 }
                 changed |= self.follow_in(expr, f, first, null, follow, depth + 1)?;
             }
-            Expr::Empty | Expr::Nothing | Expr::Literal(_) | Expr::Class { .. } | Expr::Lexeme(_) => {}
+            Expr::Empty | Expr::Nothing => {}
         }
         Ok(changed)
     }
@@ -683,6 +1010,96 @@ impl Lowerer<'_> {
     }
 }
 
+/// What may follow each rule and each character-level leaf.
+#[derive(Debug, Default)]
+struct Follows {
+    rule: Vec<ByteSet>,
+    first: Vec<ByteSet>,
+    null: Vec<bool>,
+    literal: HashMap<String, ByteSet>,
+    /// Per literal, what may follow each of its characters.
+    literal_chars: HashMap<String, Vec<ByteSet>>,
+    class: HashMap<(Vec<(char, char)>, bool), ByteSet>,
+    declared: HashMap<u32, ByteSet>,
+}
+
+/// Whether some accepting state of `d` can go on with a byte of `follow`.
+fn extends_into(d: &Dfa, follow: &ByteSet) -> bool {
+    (1..d.num_states() as u32).any(|st| d.is_accept(st) && (0..=255u8).any(|b| d.next(st, b) != DEAD && follow.contains(b)))
+}
+
+/// Whether `L·L ⊆ L`.
+fn closed_under_concat(d: &Dfa, max_states: usize) -> bool {
+    let Ok(ll) = Dfa::concat(d, d, max_states) else { return false };
+    let outside = d.complement_all_bytes();
+    Dfa::product(&ll, &outside, true, max_states).is_ok_and(|x| x.is_empty_language())
+}
+
+fn is_candidate(k: &TermKey) -> bool {
+    matches!(k, TermKey::Rule(_) | TermKey::Literal(_))
+}
+
+/// Whether, after some bytes both `a` and `b` can read, `a` accepts while
+/// `b` can go on with a byte in `follow_a` (a byte that may also come after
+/// `a`): then maximal munch could miss a parse. Conservatively true when the
+/// product is too big to explore.
+fn pair_conflict(a: &Dfa, b: &Dfa, follow_a: &ByteSet) -> bool {
+    const MAX_PAIRS: usize = 20_000;
+    let mut seen: HashSet<(u32, u32)> = HashSet::new();
+    let mut stack = Vec::new();
+    for x in 0..=255u8 {
+        let (na, nb) = (a.next(a.start(), x), b.next(b.start(), x));
+        if na != DEAD && nb != DEAD && seen.insert((na, nb)) {
+            stack.push((na, nb));
+        }
+    }
+    while let Some((sa, sb)) = stack.pop() {
+        if seen.len() > MAX_PAIRS {
+            return true;
+        }
+        if a.is_accept(sa) && (0..=255u8).any(|x| b.next(sb, x) != DEAD && follow_a.contains(x)) {
+            return true;
+        }
+        for x in 0..=255u8 {
+            let (na, nb) = (a.next(sa, x), b.next(sb, x));
+            if na != DEAD && nb != DEAD && seen.insert((na, nb)) {
+                stack.push((na, nb));
+            }
+        }
+    }
+    false
+}
+
+/// A set of terminal indices.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct TSet {
+    bits: Vec<u64>,
+    len: usize,
+}
+
+impl TSet {
+    fn new(len: usize) -> Self {
+        TSet { bits: vec![0; len.div_ceil(64)], len }
+    }
+    fn len(&self) -> usize {
+        self.len
+    }
+    fn insert(&mut self, i: usize) {
+        self.bits[i / 64] |= 1 << (i % 64);
+    }
+    fn contains(&self, i: usize) -> bool {
+        self.bits[i / 64] >> (i % 64) & 1 == 1
+    }
+    fn union(&mut self, o: &TSet) {
+        for (a, b) in self.bits.iter_mut().zip(&o.bits) {
+            *a |= *b;
+        }
+    }
+    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.len).filter(|&i| self.contains(i))
+    }
+}
+
 /// A set of bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct ByteSet([u64; 4]);
@@ -706,6 +1123,9 @@ impl ByteSet {
         for i in 0..4 {
             self.0[i] |= o.0[i];
         }
+    }
+    fn intersects(&self, o: &ByteSet) -> bool {
+        (0..4).any(|i| self.0[i] & o.0[i] != 0)
     }
     fn contains(&self, b: u8) -> bool {
         self.0[b as usize / 64] >> (b % 64) & 1 == 1

@@ -14,6 +14,7 @@
 //! ([`StateMasks`]). Only the subtrees where a lexeme ends inside a token
 //! (the "boundaries") are walked again with the parser, on every mask.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::compiled::{CompiledGrammar, Inner};
@@ -37,14 +38,31 @@ struct StateMasks {
 pub(crate) struct MatcherCache {
     lexer: LexerCache,
     masks: Vec<Option<Arc<StateMasks>>>,
+    subs: HashMap<(LexState, LexState, u32), Arc<SubMask>>,
     mask_bytes: usize,
 }
 
 impl MatcherCache {
     fn new() -> Self {
-        MatcherCache { lexer: LexerCache::new(), masks: Vec::new(), mask_bytes: 0 }
+        MatcherCache { lexer: LexerCache::new(), masks: Vec::new(), subs: HashMap::new(), mask_bytes: 0 }
+    }
+
+    fn clear_masks(&mut self) {
+        self.masks.iter_mut().for_each(|m| *m = None);
+        self.subs.clear();
+        self.mask_bytes = 0;
     }
 }
+
+/// Tokens below a boundary node that stay in the lexeme started there.
+#[derive(Debug)]
+struct SubMask {
+    tokens: Box<[TokenId]>,
+    boundaries: Box<[(u32, LexState)]>,
+}
+
+/// Boundaries nested deeper than this inside one token are walked, not cached.
+const MAX_BOUNDARY_DEPTH: usize = 16;
 
 #[derive(Clone, Copy, Debug)]
 struct Frame {
@@ -463,19 +481,83 @@ impl Matcher {
                         self.root_boundary(g, p, s, mask, depth)?;
                         continue;
                     }
-                    let mut c = node + 1;
-                    let end = trie.end(node);
-                    while c < end {
-                        if self.cache.lexer.step(p, trie.byte(c), &g.terms, &g.limits)? == LEX_DEAD {
-                            self.walk_subtree(g, c, s, mask)?;
+                    if depth >= MAX_BOUNDARY_DEPTH {
+                        // deep nesting of boundaries inside one token: walk
+                        let mut c = node + 1;
+                        let end = trie.end(node);
+                        while c < end {
+                            if self.cache.lexer.step(p, trie.byte(c), &g.terms, &g.limits)? == LEX_DEAD {
+                                self.walk_subtree(g, c, s, mask)?;
+                            }
+                            c = trie.end(c);
                         }
-                        c = trie.end(c);
+                        continue;
                     }
+                    let sub = self.sub_mask(g, p, s, node)?;
+                    for &t in sub.tokens.iter() {
+                        mask[t as usize / 32] |= 1 << (t % 32);
+                    }
+                    self.process_boundaries(g, &sub.boundaries, None, mask, depth + 1)?;
                 }
             }
             self.chart.truncate(rows);
         }
         Ok(())
+    }
+
+    /// The tokens below `node` whose next byte the lexeme in state `p` cannot
+    /// take, when a new lexeme starts there in state `s`: those that stay in
+    /// the new lexeme, and the boundaries inside. Depends on lexer states
+    /// only, so it is cached.
+    fn sub_mask(&mut self, g: &Inner, p: LexState, s: LexState, node: usize) -> Result<Arc<SubMask>, Error> {
+        let key = (p, s, node as u32);
+        if let Some(m) = self.cache.subs.get(&key) {
+            return Ok(m.clone());
+        }
+        let trie = &g.trie;
+        let lexer = &mut self.cache.lexer;
+        let base = trie.depth(node);
+        let mut tokens = Vec::new();
+        let mut boundaries: Vec<(u32, LexState)> = Vec::new();
+        let span = trie.max_depth() + 1 - base;
+        let mut lex_at: Vec<LexState> = vec![LEX_DEAD; span];
+        let mut node_at: Vec<u32> = vec![0; span];
+        let mut recorded: Vec<bool> = vec![false; span];
+        lex_at[0] = s;
+        node_at[0] = node as u32;
+        let end = trie.end(node);
+        let mut i = node + 1;
+        while i < end {
+            let d = trie.depth(i) - base;
+            if d == 1 && lexer.step(p, trie.byte(i), &g.terms, &g.limits)? != LEX_DEAD {
+                i = trie.end(i);
+                continue;
+            }
+            let parent = lex_at[d - 1];
+            let nx = lexer.step(parent, trie.byte(i), &g.terms, &g.limits)?;
+            if nx == LEX_DEAD {
+                if d > 1 && !recorded[d - 1] && !lexer.accepting(parent).is_empty() {
+                    recorded[d - 1] = true;
+                    boundaries.push((node_at[d - 1], parent));
+                }
+                i = trie.end(i);
+                continue;
+            }
+            lex_at[d] = nx;
+            node_at[d] = i as u32;
+            recorded[d] = false;
+            tokens.extend_from_slice(trie.tokens(i));
+            i += 1;
+        }
+        boundaries.sort_unstable_by_key(|&(n, st)| (st, n));
+        let sub = Arc::new(SubMask { tokens: tokens.into(), boundaries: boundaries.into() });
+        let bytes = sub.tokens.len() * 4 + sub.boundaries.len() * 8 + 64;
+        if self.cache.mask_bytes + bytes > g.limits.max_mask_cache_bytes {
+            self.cache.clear_masks();
+        }
+        self.cache.mask_bytes += bytes;
+        self.cache.subs.insert(key, sub.clone());
+        Ok(sub)
     }
 
     /// The lexeme in progress (state `p`) may end before the token's first
@@ -589,8 +671,7 @@ impl Matcher {
         let entry = Arc::new(StateMasks { allowed: allowed.into(), boundaries: boundaries.into() });
         let bytes = entry.allowed.len() * 4 + entry.boundaries.len() * 8;
         if cache.mask_bytes + bytes > g.limits.max_mask_cache_bytes {
-            cache.masks.iter_mut().for_each(|m| *m = None);
-            cache.mask_bytes = 0;
+            cache.clear_masks();
         }
         cache.mask_bytes += bytes;
         if cache.masks.len() <= s as usize {

@@ -290,12 +290,14 @@ impl Dfa {
             return self.clone();
         }
         let n = self.num_states();
+        // The builder starts with its own dead state 0, so states 1.. keep
+        // their ids.
         let mut out = RawBuilder::new();
-        for s in 0..n {
+        for s in 1..n {
             out.add_state(self.accept[s]);
         }
         let new_start = out.add_state(false);
-        for s in 0..n as u32 {
+        for s in 1..n as u32 {
             for byte in 0..=255u8 {
                 out.set(s, byte, self.next(s, byte));
             }
@@ -456,6 +458,12 @@ mod tests {
         let e = re("a*").without_empty();
         assert!(!e.matches(b""));
         assert!(e.matches(b"aaa"));
+        let e = re("(ab)*").without_empty();
+        assert!(!e.matches(b""));
+        assert!(!e.matches(b"a"));
+        assert!(e.matches(b"ab"));
+        assert!(!e.matches(b"aba"));
+        assert!(e.matches(b"abab"));
     }
 
     #[test]
