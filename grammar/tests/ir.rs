@@ -881,3 +881,84 @@ fn forced_tokens_do_not_end_where_a_longer_token_could_follow() {
         assert!(longer, "forced_tokens stopped short of {rest:?} for no reason");
     }
 }
+
+// ---- lexeme inference must not change a character-level language ----
+//
+// The compiler merges character-level parts into maximal-munch lexemes where
+// that "provably changes nothing". Each grammar below has a rule that would
+// change the language if it were lexed greedily; the exhaustive comparison
+// with the reference recognizer catches any such merge.
+
+fn gbnf(src: &str) -> Grammar {
+    formwork_grammar::gbnf::parse(src).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn inference_rule_followed_by_its_own_continuation() {
+    // x could go on with " ": greedy x would swallow the separator
+    exhaustive_against_reference(&gbnf("root ::= x \" \" \"b\"\nx ::= [a ]+"), b"a b", 7);
+}
+
+#[test]
+fn inference_follow_set_from_several_contexts() {
+    // FOLLOW(a) = {x, b}: in the second context a's continuation follows it
+    exhaustive_against_reference(&gbnf("root ::= a \"x\" | a \"b\"\na ::= \"b\"+"), b"bx", 7);
+}
+
+#[test]
+fn inference_follow_through_a_nullable_suffix() {
+    // FOLLOW(a) includes "b" through the nullable `opt`
+    exhaustive_against_reference(&gbnf("root ::= a opt \"b\"\nopt ::= \"c\"?\na ::= \"b\"+"), b"bc", 7);
+}
+
+#[test]
+fn inference_follow_through_the_end_of_a_rule() {
+    // FOLLOW(a) includes FOLLOW(wrap) = {b}
+    exhaustive_against_reference(&gbnf("root ::= wrap \"b\"\nwrap ::= \"(\" a \")\" | a\na ::= \"b\"+"), b"b()", 7);
+}
+
+#[test]
+fn inference_repeated_rule_next_to_itself() {
+    // a a: FOLLOW(a) = FIRST(a)
+    exhaustive_against_reference(&gbnf("root ::= a+\na ::= \"b\"+ \"c\" | \"b\""), b"bc", 7);
+}
+
+#[test]
+fn inference_literal_prefix_of_another_literal() {
+    // "ab" and "abc" both literals; "a" alone too
+    exhaustive_against_reference(&gbnf("root ::= (\"ab\" | \"abc\" | \"a\") (\"c\" | \"bc\")?"), b"abc", 6);
+}
+
+#[test]
+fn inference_rule_used_at_the_end_and_in_the_middle() {
+    // num is followed by nothing (end) or by "." num: "1.5" and "1" and "1.5.5"?
+    exhaustive_against_reference(&gbnf("root ::= num (\".\" num)*\nnum ::= [0-9]+ (\".\" [0-9]+)?"), b"1.", 7);
+}
+
+#[test]
+fn inference_whitespace_runs_side_by_side() {
+    exhaustive_against_reference(&gbnf("root ::= ws \"a\" ws ws1 \"b\" ws\nws ::= [ ]*\nws1 ::= [ ]+"), b" ab", 7);
+}
+
+#[test]
+fn inference_bounded_repeats_of_overlapping_classes() {
+    exhaustive_against_reference(&gbnf("root ::= [a-b]{1,3} [b-c]{1,2} \"a\"?"), b"abc", 6);
+}
+
+#[test]
+fn inference_keyword_versus_identifier() {
+    exhaustive_against_reference(
+        &gbnf("root ::= stmt (\";\" stmt)*\nstmt ::= \"if\" \" \" id | id\nid ::= [a-z] [a-z]*"),
+        b"if ;",
+        6,
+    );
+}
+
+#[test]
+fn inference_json_like_with_multibyte_strings() {
+    exhaustive_against_reference(
+        &gbnf("root ::= \"[\" (v (\",\" v)*)? \"]\"\nv ::= \"\\\"\" [^\"]* \"\\\"\" | [0-9]+ | root"),
+        "[\",1é]".as_bytes(),
+        6,
+    );
+}
