@@ -3,7 +3,6 @@
 
 use crate::pool::ThreadPool;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 #[test]
 fn every_chunk_once() {
@@ -50,6 +49,7 @@ fn panics_after_all_chunks() {
 #[test]
 #[cfg(not(target_family = "wasm"))] // spawns threads
 fn nested_and_concurrent_runs() {
+    use std::sync::Arc;
     let pool = Arc::new(ThreadPool::new(2));
     let total = Arc::new(AtomicUsize::new(0));
     // Nested: runs inline instead of deadlocking.

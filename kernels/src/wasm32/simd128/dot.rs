@@ -14,7 +14,7 @@ use crate::quant::{
 
 /// 16 bytes from a slice of at least 16 one-byte elements.
 #[inline(always)]
-unsafe fn load16<T>(p: &[T]) -> v128 {
+pub(super) unsafe fn load16<T>(p: &[T]) -> v128 {
     debug_assert!(core::mem::size_of::<T>() == 1 && p.len() >= 16);
     // SAFETY: at least 16 readable bytes; wasm loads need no alignment.
     v128_load(p.as_ptr().cast())
@@ -29,7 +29,7 @@ fn dot16(x: v128, y: v128) -> v128 {
 }
 
 #[inline(always)]
-fn hsum_f32(v: v128) -> f32 {
+pub(super) fn hsum_f32(v: v128) -> f32 {
     (f32x4_extract_lane::<0>(v) + f32x4_extract_lane::<1>(v))
         + (f32x4_extract_lane::<2>(v) + f32x4_extract_lane::<3>(v))
 }
@@ -44,14 +44,14 @@ fn hsum_i32(v: v128) -> i32 {
 
 /// Low and high nibbles of 16 packed bytes: (weights 0..16, weights 16..32).
 #[inline(always)]
-unsafe fn nibbles(qs: &[u8; 16]) -> (v128, v128) {
+pub(super) unsafe fn nibbles(qs: &[u8; 16]) -> (v128, v128) {
     let b = load16(qs);
     (v128_and(b, u8x16_splat(0x0f)), u8x16_shr(b, 4))
 }
 
 /// Bytes 0x10 where bit `i` of the 16-bit `bits` is set.
 #[inline(always)]
-fn fifth_bits(bits: u16) -> v128 {
+pub(super) fn fifth_bits(bits: u16) -> v128 {
     let [b0, b1] = bits.to_le_bytes();
     let spread = 0x0101_0101_0101_0101u64;
     let v = u64x2(u64::from(b0) * spread, u64::from(b1) * spread);
@@ -60,107 +60,56 @@ fn fifth_bits(bits: u16) -> v128 {
     v128_and(set, u8x16_splat(0x10))
 }
 
-/// Dot product of blocks: `Σ_b scale(b) * Σ int(b)` with two accumulators.
-macro_rules! block_dot {
-    ($x:expr, $y:expr, |$bx:ident, $by:ident| $isum:expr, $scale:expr) => {{
-        let (x, y) = ($x, $y);
-        assert_eq!(x.len(), y.len(), "dot product of {} by {} blocks", x.len(), y.len());
-        let mut acc0 = f32x4_splat(0.0);
-        let mut acc1 = f32x4_splat(0.0);
-        let mut pairs_x = x.chunks_exact(2);
-        let mut pairs_y = y.chunks_exact(2);
-        for (px, py) in (&mut pairs_x).zip(&mut pairs_y) {
-            {
-                let ($bx, $by) = (&px[0], &py[0]);
-                acc0 = f32x4_add(acc0, f32x4_mul(f32x4_convert_i32x4($isum), f32x4_splat($scale)));
-            }
-            {
-                let ($bx, $by) = (&px[1], &py[1]);
-                acc1 = f32x4_add(acc1, f32x4_mul(f32x4_convert_i32x4($isum), f32x4_splat($scale)));
-            }
-        }
-        for ($bx, $by) in pairs_x.remainder().iter().zip(pairs_y.remainder()) {
-            acc0 = f32x4_add(acc0, f32x4_mul(f32x4_convert_i32x4($isum), f32x4_splat($scale)));
-        }
-        hsum_f32(f32x4_add(acc0, acc1))
-    }};
-}
-
+/// The single-row case of the GEMV kernel (same arithmetic as a GEMV row).
+///
 /// # Safety
 ///
 /// The module must be built with simd128.
 #[target_feature(enable = "simd128")]
 pub(crate) unsafe fn dot_q4_0_q8_0(x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 {
-    block_dot!(
-        x,
-        y,
-        |bx, by| {
-            let (lo, hi) = nibbles(&bx.qs);
-            let eight = i8x16_splat(8);
-            i32x4_add(
-                dot16(i8x16_sub(lo, eight), load16(&by.qs[..16])),
-                dot16(i8x16_sub(hi, eight), load16(&by.qs[16..])),
-            )
-        },
-        bx.d.to_f32() * by.d.to_f32()
-    )
+    assert_eq!(x.len(), y.len(), "dot product of {} by {} blocks", x.len(), y.len());
+    let mut out = [0.0f32];
+    super::gemv::rows_q4_0::<1>(x, y, &mut out);
+    out[0]
 }
 
+/// The single-row case of the GEMV kernel (same arithmetic as a GEMV row).
+///
 /// # Safety
 ///
 /// The module must be built with simd128.
 #[target_feature(enable = "simd128")]
 pub(crate) unsafe fn dot_q4_1_q8_1(x: &[BlockQ4_1], y: &[BlockQ8_1]) -> f32 {
-    let main = block_dot!(
-        x,
-        y,
-        |bx, by| {
-            let (lo, hi) = nibbles(&bx.qs);
-            i32x4_add(dot16(lo, load16(&by.qs[..16])), dot16(hi, load16(&by.qs[16..])))
-        },
-        bx.d.to_f32() * by.d.to_f32()
-    );
-    let mut summ = 0.0f32;
-    for (bx, by) in x.iter().zip(y) {
-        summ += bx.m.to_f32() * by.s.to_f32();
-    }
-    main + summ
+    assert_eq!(x.len(), y.len(), "dot product of {} by {} blocks", x.len(), y.len());
+    let mut out = [0.0f32];
+    super::gemv::rows_q4_1::<1>(x, y, &mut out);
+    out[0]
 }
 
+/// The single-row case of the GEMV kernel (same arithmetic as a GEMV row).
+///
 /// # Safety
 ///
 /// The module must be built with simd128.
 #[target_feature(enable = "simd128")]
 pub(crate) unsafe fn dot_q5_0_q8_0(x: &[BlockQ5_0], y: &[BlockQ8_0]) -> f32 {
-    block_dot!(
-        x,
-        y,
-        |bx, by| {
-            let (lo, hi) = nibbles(&bx.qs);
-            let qh = u32::from_le_bytes(bx.qh);
-            let sixteen = i8x16_splat(16);
-            let lo = i8x16_sub(v128_or(lo, fifth_bits(qh as u16)), sixteen);
-            let hi = i8x16_sub(v128_or(hi, fifth_bits((qh >> 16) as u16)), sixteen);
-            i32x4_add(dot16(lo, load16(&by.qs[..16])), dot16(hi, load16(&by.qs[16..])))
-        },
-        bx.d.to_f32() * by.d.to_f32()
-    )
+    assert_eq!(x.len(), y.len(), "dot product of {} by {} blocks", x.len(), y.len());
+    let mut out = [0.0f32];
+    super::gemv::rows_q5_0::<1>(x, y, &mut out);
+    out[0]
 }
 
+/// The single-row case of the GEMV kernel (same arithmetic as a GEMV row).
+///
 /// # Safety
 ///
 /// The module must be built with simd128.
 #[target_feature(enable = "simd128")]
 pub(crate) unsafe fn dot_q8_0_q8_0(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
-    block_dot!(
-        x,
-        y,
-        |bx, by| i32x4_add(
-            dot16(load16(&bx.qs[..16]), load16(&by.qs[..16])),
-            dot16(load16(&bx.qs[16..]), load16(&by.qs[16..]))
-        ),
-        bx.d.to_f32() * by.d.to_f32()
-    )
+    assert_eq!(x.len(), y.len(), "dot product of {} by {} blocks", x.len(), y.len());
+    let mut out = [0.0f32];
+    super::gemv::rows_q8_0::<1>(x, y, &mut out);
+    out[0]
 }
 
 /// `Σ_j sc[j] Σ q x` of a Q4_K (`qh = None`) or Q5_K super-block, and
