@@ -214,8 +214,8 @@ impl<'a> QuantMatrix<'a> {
 
 /// An activation vector quantized for a dot product with weights.
 ///
-/// Reuse one per activation format across steps: [`quantize_from`]
-/// (Self::quantize_from) keeps the allocation.
+/// Reuse one per activation format across steps:
+/// [`quantize_from`](Self::quantize_from) keeps the allocation.
 #[derive(Clone, Debug, PartialEq)]
 pub enum QuantizedVector {
     /// Q8_0 blocks (for Q4_0, Q5_0, Q8_0 weights).

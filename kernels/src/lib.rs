@@ -85,13 +85,15 @@
 //! ## Tolerances
 //!
 //! Within a block, every implementation sums the integer products exactly;
-//! they differ only in the order in which per-block f32 terms are added, so
-//! a vectorized dot product matches the scalar one to within
-//! `4 * n_blocks * ε * Σ_b |term_b|` (ε = 2^-24) — in practice a few ulps of
-//! the largest term. Against an f64 dot product of the dequantized values
-//! the scalar kernels are within the same bound plus the rounding of the
-//! f16 `s` field of Q8_1. The tests state and check these bounds;
-//! `docs/kernels.md` derives them. Mask kernels are exact.
+//! they differ only in how the per-block (or per-lane) f32 terms are scaled
+//! and added. For `n` blocks and `M = Σ |w_i x_i|`, the tests hold every
+//! vectorized dot product and GEMV row to `(n + 16) * 2^-22 * M` of the
+//! scalar one, and the scalar one to the same bound of an f64 dot product of
+//! the dequantized values (plus the f16 rounding of Q8_1's `s` for Q4_1).
+//! In practice the differences are a few ulps of the largest term. GEMV rows
+//! do not depend on how rows are grouped, so [`gemv_parallel`] equals
+//! [`gemv`] bit for bit. Mask kernels and activation quantizers are exact.
+//! `docs/kernels.md` derives the bound.
 //!
 //! ## Cargo features
 //!

@@ -209,9 +209,9 @@ const _: () = {
 /// Unpacks the 12-byte scales field of Q4_K/Q5_K into eight 6-bit scales and
 /// eight 6-bit minimums.
 ///
-/// Layout: for `j < 4`, `scales[j]` holds sc[j] in bits 0..6 and
-/// `scales[j + 4]` holds m[j]; their top two bits hold the high bits of
-/// sc[j + 4] and m[j + 4], whose low four bits are the nibbles of
+/// Layout: for `j < 4`, `scales[j]` holds `sc[j]` in bits 0..6 and
+/// `scales[j + 4]` holds `m[j]`; their top two bits hold the high bits of
+/// `sc[j + 4]` and `m[j + 4]`, whose low four bits are the nibbles of
 /// `scales[j + 8]` (sc low, m high).
 #[inline(always)]
 pub fn unpack_scales_mins_k4(s: &[u8; 12]) -> ([u8; 8], [u8; 8]) {
