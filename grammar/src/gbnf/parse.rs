@@ -213,13 +213,16 @@ impl<'a> Parser<'a> {
                     self.skip_space(true);
                     let inner = self.parse_alternates(true)?;
                     if self.peek() != Some(')') {
-                        let open = SyntaxError::at(FORMAT, self.src, start, start + 1, "");
-                        let found = match self.peek() {
-                            None => "the end of the input".to_string(),
-                            Some(c) => format!("`{c}`"),
+                        let Some(c) = self.peek() else {
+                            return Err(self.error(
+                                start,
+                                start + 1,
+                                "unclosed `(`: expected `)` before the end of the input",
+                            ));
                         };
+                        let open = SyntaxError::at(FORMAT, self.src, start, start + 1, "");
                         return Err(self.error_here(format!(
-                            "expected `)` to close the `(` at line {}, column {}, found {found}",
+                            "expected `)` to close the `(` at line {}, column {}, found `{c}`",
                             open.line, open.column
                         )));
                     }

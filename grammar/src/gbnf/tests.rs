@@ -311,7 +311,8 @@ fn error_non_scalar_code_point_in_literal() {
 
 #[test]
 fn error_unclosed_parenthesis() {
-    assert_error("root ::= (\"a\" \"b\"", 1, 18, "expected `)` to close the `(` at line 1, column 10");
+    assert_error("root ::= (\"a\" \"b\"\n", 1, 10, "unclosed `(`");
+    assert_error("root ::= (\"a\" \"b\" ]", 1, 19, "expected `)` to close the `(` at line 1, column 10, found `]`");
     assert_error("root ::= (\"a\"\nb ::= \"b\"", 2, 3, "expected `)`");
 }
 

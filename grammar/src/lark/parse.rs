@@ -396,6 +396,13 @@ impl Parser<'_> {
                 self.depth += 1;
                 let (inner, height) = self.parse_expansions()?;
                 let close = if optional { Tok::RBracket } else { Tok::RParen };
+                if self.peek() == &Tok::Eof {
+                    let what = open.tok.describe();
+                    return Err(self.error(
+                        (open.start, open.end),
+                        format!("unclosed {what}: expected {} before the end of the input", close.describe()),
+                    ));
+                }
                 if self.peek() != &close {
                     let opened = SyntaxError::at(FORMAT, self.src, open.start, open.end, "");
                     return Err(self.unexpected(&format!(

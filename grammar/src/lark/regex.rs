@@ -2,13 +2,15 @@
 //! `regex-syntax`. This module rewrites the few constructs that differ and
 //! rejects the ones no finite automaton can match, naming them.
 //!
-//! Rewritten: `\/` (Lark's escaped slash), `\Z`, `\0` and octal escapes,
+//! Rewritten: `\/` (Lark's escaped slash), `\<` and `\>` (plain characters in
+//! Python, word boundaries in regex-syntax), `\Z`, `\0` and octal escapes,
 //! `{,n}`, `{}` and a `{` that is not a repetition, a stray `}`, and inside
 //! classes the characters regex-syntax would read as nested classes or set
 //! operations (`[`, `&&`, `--`, `~~`), `\b` (backspace) and, with the `x`
 //! flag, whitespace and `#` (significant inside a Python class).
 //!
-//! Rejected: look-around, backreferences, atomic groups and conditionals.
+//! Rejected: look-around, word boundaries (both look at text outside the
+//! terminal), backreferences, atomic groups and conditionals.
 
 /// Translates a Python `re` pattern to `regex-syntax` syntax. `verbose` is
 /// whether the `x` flag applies. Errors describe the construct.
@@ -28,7 +30,14 @@ pub(super) fn translate(raw: &str, verbose: bool) -> Result<String, String> {
                     '1'..='9' => return Err(format!("backreferences (`\\{e}`) are not supported")),
                     '0' => i = push_octal(&chars, i - 1, &mut out),
                     'Z' => out.push_str("\\z"),
-                    '/' => out.push('/'),
+                    'b' | 'B' => {
+                        return Err(format!(
+                            "word boundaries (`\\{e}`) look at the text around the terminal and are not supported"
+                        ))
+                    }
+                    // Python reads `\<` and `\>` as the plain characters;
+                    // regex-syntax as word boundaries.
+                    '/' | '<' | '>' => out.push(e),
                     _ => {
                         out.push('\\');
                         out.push(e);
@@ -144,8 +153,8 @@ fn translate_class(chars: &[char], start: usize, verbose: bool, out: &mut String
                         out.push_str("\\x08");
                         i += 2;
                     }
-                    '/' => {
-                        out.push('/');
+                    '/' | '<' | '>' => {
+                        out.push(e);
                         i += 2;
                     }
                     _ => {

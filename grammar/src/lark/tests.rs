@@ -143,6 +143,7 @@ fn python_regex_syntax_is_translated() {
     assert_eq!(t(r"[\b]"), r"[\x08]");
     assert_eq!(t(r"\0"), r"\x{0}");
     assert_eq!(t(r"a(?#comment)b"), "ab");
+    assert_eq!(t(r"\<a\>[\<]"), "<a>[<]");
     assert_eq!(regex("start: T\nT: /[ #]/x", "T"), "(?x:[\\x{20}\\#]\n)");
 }
 
@@ -356,6 +357,8 @@ fn error_unsupported_regex_features_name_the_terminal() {
         ("start: T\nT: /(a)\\1/", "terminal `T`: backreferences"),
         ("start: T\nT: /(?P<x>a)(?P=x)/", "terminal `T`: backreferences"),
         ("start: T\nT: /(?>a)/", "terminal `T`: atomic groups"),
+        ("start: T\nT: /a\\b/", "terminal `T`: word boundaries (`\\b`)"),
+        ("start: T\nT: /\\Ba/", "terminal `T`: word boundaries (`\\B`)"),
         ("start: T\nT: /a{2,1}/", "invalid regex in terminal `T`"),
         ("start: T\nT: /\\p{Nope}/", "invalid regex in terminal `T`"),
         ("start: T\nT: /a/l", "`l` (locale)"),
@@ -387,7 +390,8 @@ fn error_bad_repetitions() {
 
 #[test]
 fn error_unbalanced_brackets() {
-    assert_error("start: (\"a\"", 1, 12, "expected `)` to close the `(` at line 1, column 8");
+    assert_error("start: (\"a\"\n", 1, 8, "unclosed `(`: expected `)` before the end of the input");
+    assert_error("start: (\"a\" :", 1, 13, "expected `)` to close the `(` at line 1, column 8");
     assert_error("start: [\"a\")", 1, 12, "expected `]` to close the `[`");
     assert_error("start: \"a\")", 1, 11, "unmatched `)`");
 }
