@@ -962,3 +962,66 @@ fn inference_json_like_with_multibyte_strings() {
         6,
     );
 }
+
+// ---- caches ----
+
+/// The masks of every step of `doc`, fed by its greedy split.
+fn masks_along(c: &CompiledGrammar, tv: &TestVocab, doc: &str) -> Vec<Vec<u32>> {
+    let toks = tv.tokenizer.tokenize(doc.as_bytes(), Split::Greedy).unwrap();
+    let mut m = c.matcher().unwrap();
+    let mut out = vec![m.compute_mask_vec().unwrap()];
+    for (t, _) in toks {
+        m.consume_token(t).unwrap();
+        out.push(m.compute_mask_vec().unwrap());
+    }
+    out
+}
+
+#[test]
+fn evicting_the_mask_cache_changes_no_mask() {
+    let g = json_lexeme_grammar();
+    let tv = common::smollm2();
+    let normal = compile(&g, tv);
+    let limits = Limits { max_mask_cache_bytes: 1, ..Limits::default() };
+    let evicting = CompiledGrammar::new(&g, Arc::clone(&tv.vocab), limits).unwrap();
+    for doc in JSON_DOCS {
+        assert!(masks_along(&normal, tv, doc) == masks_along(&evicting, tv, doc), "{doc:?}");
+    }
+}
+
+#[test]
+fn warm_caches_from_other_matchers_change_no_mask() {
+    let g = json_lexeme_grammar();
+    let tv = common::synthetic();
+    let cold: Vec<Vec<Vec<u32>>> = JSON_DOCS.iter().map(|d| masks_along(&compile(&g, tv), tv, d)).collect();
+    let shared = compile(&g, tv);
+    // matchers come and go (their caches return to the pool), in two threads
+    std::thread::scope(|s| {
+        for k in 0..2 {
+            let shared = shared.clone();
+            let cold = &cold;
+            s.spawn(move || {
+                for round in 0..3 {
+                    for (i, doc) in JSON_DOCS.iter().enumerate().skip(k) {
+                        assert!(masks_along(&shared, tv, doc) == cold[i], "thread {k} round {round}: {doc:?}");
+                    }
+                }
+            });
+        }
+    });
+    // several live matchers at once, interleaved
+    let mut ms: Vec<Matcher> = (0..3).map(|_| shared.matcher().unwrap()).collect();
+    let docs: Vec<Vec<TokenId>> = JSON_DOCS[..3]
+        .iter()
+        .map(|d| tv.tokenizer.tokenize(d.as_bytes(), Split::Greedy).unwrap().into_iter().map(|(t, _)| t).collect())
+        .collect();
+    let longest = docs.iter().map(Vec::len).max().unwrap();
+    for step in 0..=longest {
+        for (i, m) in ms.iter_mut().enumerate() {
+            if step < docs[i].len() {
+                assert!(m.compute_mask_vec().unwrap() == cold[i][step], "interleaved doc {i} step {step}");
+                m.consume_token(docs[i][step]).unwrap();
+            }
+        }
+    }
+}

@@ -9,6 +9,8 @@
 //! * [`prop`]: proptest — random sentences of char-level grammars under
 //!   random tokenizations, mutated sentences against a reference Earley
 //!   recognizer, rollback.
+//! * [`vocab`]: the test vocabularies, the library's tokenizer.json reader
+//!   against the tests' one, `Vocabulary` edge cases.
 //! * [`repro`]: minimal reproductions of known bugs (they fail until fixed).
 //!
 //! Vocabularies, the test-side tokenizer, the mask oracle and the reference
@@ -19,3 +21,4 @@ mod ir;
 mod prop;
 mod repro;
 mod suite;
+mod vocab;
