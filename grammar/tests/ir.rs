@@ -12,6 +12,7 @@ use std::sync::Arc;
 use formwork_grammar::ir::{Expr, Grammar, GrammarBuilder, LexemeSpec};
 use formwork_grammar::{CompiledGrammar, ErrorKind, Limits, Matcher, TokenId, Vocabulary};
 
+use crate::common::oracle::check_forced_by_bytes;
 use crate::common::reference::{RefState, Reference};
 use crate::common::{self, bit, check_mask_against_oracle, show_token, Split, TestVocab};
 
@@ -102,8 +103,9 @@ fn check_strings(g: &Grammar, accept: &[&str], reject: &[&str]) {
 /// Walks every string over `alphabet` up to `max_len` bytes that is a viable
 /// prefix, with the byte vocabulary, and checks at every node that the mask
 /// equals the reference recognizer's set of next bytes (bit for bit over all
-/// 256 bytes), that EOS is allowed exactly when the reference accepts, and
-/// that `is_accepting` agrees.
+/// 256 bytes), that EOS is allowed exactly when the reference accepts, that
+/// `is_accepting` agrees, and that `forced_bytes`/`is_stopped` follow from
+/// the masks.
 fn exhaustive_against_reference(g: &Grammar, alphabet: &[u8], max_len: usize) {
     let reference = Reference::new(g);
     let c = compile(g, common::bytes());
@@ -129,6 +131,7 @@ fn walk(
     let accepts = reference.accepts(&st);
     assert_eq!(m.is_accepting().unwrap(), accepts, "is_accepting after {at:?}");
     assert_eq!(bit(&mask, 256), accepts, "EOS bit after {at:?}");
+    check_forced_by_bytes(m).unwrap_or_else(|e| panic!("after {at:?}: {e}"));
     let mut next = Vec::new();
     for b in 0..=255u8 {
         let mut s2 = st.clone();

@@ -25,6 +25,7 @@ use formwork_grammar::ir::{Expr, Grammar, GrammarBuilder, RuleId};
 use formwork_grammar::{CompiledGrammar, Limits, TokenId};
 use proptest::prelude::*;
 
+use crate::common::oracle::check_forced_by_bytes;
 use crate::common::reference::Reference;
 use crate::common::{self, bit, show_token, Split, XorShift};
 
@@ -445,7 +446,10 @@ fn check_mutation(f: &Fixture, seed: u64, size: usize) -> Result<(), TestCaseErr
     for (i, &b) in s.iter().enumerate() {
         if i == ref_len {
             // the mask at the first refused byte (or anywhere on the way) must
-            // be the reference's set of next bytes
+            // be the reference's set of next bytes, and the forced bytes and
+            // is_stopped must follow from the mask
+            check_forced_by_bytes(&m)
+                .map_err(|e| TestCaseError::fail(format!("[{}] {shown:?} after {i} bytes: {e}", f.name)))?;
             let mask = m.compute_mask_vec().unwrap();
             let mut st = f.reference.start();
             s[..i].iter().for_each(|&b| assert!(f.reference.step(&mut st, b)));

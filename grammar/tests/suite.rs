@@ -32,6 +32,7 @@ use std::sync::Arc;
 use formwork_grammar::ir::Grammar;
 use formwork_grammar::{CompiledGrammar, Limits, Matcher, TokenId, Vocabulary};
 
+use crate::common::oracle::check_forced_by_bytes;
 use crate::common::{self, bit, check_mask_against_oracle, show_token, Split, TestVocab, XorShift};
 
 /// One `[[test]]` table.
@@ -196,6 +197,9 @@ struct Feeder<'a> {
     vocab: &'a Vocabulary,
     specials: &'a [TokenId],
     stats: &'a mut Stats,
+    /// The vocabulary is `Vocabulary::bytes()`: at oracle states, also check
+    /// `forced_bytes` and `is_stopped` against their byte-level definitions.
+    byte_level: bool,
 }
 
 impl Feeder<'_> {
@@ -207,10 +211,7 @@ impl Feeder<'_> {
         for (i, &(t, off)) in toks.iter().enumerate() {
             let at = || format!("before token #{i} {} (byte {off})", show_token(self.vocab, t));
             if oracle_at.contains(&i) {
-                self.stats.oracle_states += 1;
-                let t0 = std::time::Instant::now();
-                check_mask_against_oracle(&mut m).map_err(|e| format!("{}: {e}", at()))?;
-                self.stats.oracle_time += t0.elapsed();
+                self.oracle(&mut m).map_err(|e| format!("{}: {e}", at()))?;
             }
             m.compute_mask(&mut mask).map_err(|e| format!("{}: compute_mask failed: {e}", at()))?;
             self.check_specials(&mask, &mut m).map_err(|e| format!("{}: {e}", at()))?;
@@ -228,10 +229,7 @@ impl Feeder<'_> {
             }
         }
         if oracle_at.contains(&toks.len()) {
-            self.stats.oracle_states += 1;
-            let t0 = std::time::Instant::now();
-            check_mask_against_oracle(&mut m).map_err(|e| format!("at the end: {e}"))?;
-            self.stats.oracle_time += t0.elapsed();
+            self.oracle(&mut m).map_err(|e| format!("at the end: {e}"))?;
         }
         m.compute_mask(&mut mask).map_err(|e| format!("at the end: compute_mask failed: {e}"))?;
         self.check_specials(&mask, &mut m).map_err(|e| format!("at the end: {e}"))?;
@@ -248,6 +246,19 @@ impl Feeder<'_> {
             }
         }
         Ok(Outcome::End { accepting })
+    }
+
+    /// The mask against the oracle, and for the byte vocabulary the forced
+    /// bytes and `is_stopped` against their definitions.
+    fn oracle(&mut self, m: &mut Matcher) -> Result<(), String> {
+        self.stats.oracle_states += 1;
+        let t0 = std::time::Instant::now();
+        check_mask_against_oracle(m)?;
+        if self.byte_level {
+            check_forced_by_bytes(m)?;
+        }
+        self.stats.oracle_time += t0.elapsed();
+        Ok(())
     }
 
     /// Special tokens are never allowed; EOS exactly when accepting.
@@ -314,7 +325,8 @@ fn run_case(case: &Case, tv: &TestVocab, policy: Policy, specials: &[TokenId], s
         .map(|s| (s, Expect::Accept))
         .chain(raw.reject.iter().map(|s| (s, Expect::Reject)))
         .chain(raw.incomplete.iter().map(|s| (s, Expect::Incomplete)));
-    let mut feeder = Feeder { compiled: &compiled, vocab: &tv.vocab, specials, stats };
+    let byte_level = *tv.vocab == formwork_grammar::Vocabulary::bytes();
+    let mut feeder = Feeder { compiled: &compiled, vocab: &tv.vocab, specials, stats, byte_level };
     for (s, expect) in strings {
         let bytes = s.as_bytes();
         for k in 0..=policy.random_splits {

@@ -95,3 +95,40 @@ pub fn compare_masks(vocab: &Vocabulary, got: &[u32], want: &[u32]) -> Result<()
     }
     Err(msg)
 }
+
+/// With one token per byte: the forced bytes are the bytes taken while the
+/// matcher is not accepting and its mask allows exactly one byte; the
+/// matcher is stopped exactly when it accepts and allows no byte.
+pub fn check_forced_by_bytes(m: &Matcher) -> Result<(), String> {
+    let mut w = m.clone();
+    let got = w.forced_bytes().map_err(|e| format!("forced_bytes failed: {e}"))?;
+    let limit = w.grammar().limits().max_forced_bytes;
+    let mut want = Vec::new();
+    loop {
+        let mask = w.compute_mask_vec().map_err(|e| format!("compute_mask failed: {e}"))?;
+        let bytes: Vec<u8> = (0..=255u8).filter(|&b| bit(&mask, b as TokenId)).collect();
+        let accepting = w.is_accepting().map_err(|e| format!("is_accepting failed: {e}"))?;
+        if want.is_empty() {
+            let stopped = w.is_stopped().map_err(|e| format!("is_stopped failed: {e}"))?;
+            if stopped != (accepting && bytes.is_empty()) {
+                return Err(format!(
+                    "is_stopped() is {stopped}, but accepting={accepting} and {} bytes allowed",
+                    bytes.len()
+                ));
+            }
+        }
+        if accepting || bytes.len() != 1 || want.len() == limit {
+            break;
+        }
+        want.push(bytes[0]);
+        w.consume_token(bytes[0] as TokenId).map_err(|e| format!("consuming a forced byte failed: {e}"))?;
+    }
+    if got != want {
+        return Err(format!(
+            "forced_bytes() = {:?}, but byte by byte the forced bytes are {:?}",
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&want)
+        ));
+    }
+    Ok(())
+}
