@@ -42,6 +42,17 @@ pub enum ErrorKind {
         /// What was being done.
         context: String,
     },
+    /// A JSON Schema (or a keyword in it) cannot be compiled exactly. Names
+    /// the keyword and the JSON pointer of the schema that holds it.
+    #[error("JSON Schema keyword `{keyword}` at `{pointer}`: {message}")]
+    Schema {
+        /// The JSON pointer of the (sub)schema, e.g. `/properties/age`.
+        pointer: String,
+        /// The keyword, e.g. `pattern`.
+        keyword: String,
+        /// What is wrong or unsupported.
+        message: String,
+    },
     /// The vocabulary is inconsistent (EOS out of range, no tokens).
     #[error("invalid vocabulary: {0}")]
     Vocabulary(String),
@@ -137,6 +148,11 @@ impl Error {
 
     pub(crate) fn grammar(msg: impl Into<String>) -> Self {
         Self::new(ErrorKind::Grammar(msg.into()))
+    }
+
+    #[allow(dead_code)] // used by the JSON Schema front-end
+    pub(crate) fn schema(pointer: impl Into<String>, keyword: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Schema { pointer: pointer.into(), keyword: keyword.into(), message: message.into() })
     }
 
     pub(crate) fn limit(limit: &'static str, value: usize, context: impl Into<String>) -> Self {
