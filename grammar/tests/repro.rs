@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use formwork_grammar::ir::{Expr, GrammarBuilder};
-use formwork_grammar::{CompiledGrammar, Limits, Vocabulary};
+use formwork_grammar::ir::{Expr, GrammarBuilder, LexemeSpec};
+use formwork_grammar::{CompiledGrammar, ErrorKind, Limits, Vocabulary};
 
 use crate::common;
 
@@ -97,4 +97,71 @@ fn nullable_lexeme_keeps_its_language() {
     };
     let got: Vec<(&str, bool)> = ["", "a", "ab", "aba", "abab"].iter().map(|&s| (s, accepts(s))).collect();
     assert_eq!(got, [("", true), ("a", false), ("ab", true), ("aba", false), ("abab", true)]);
+}
+
+/// `root -> A B?` with declared lexemes `A = "a"`, `B = "b"`, and room for
+/// only 3 lexer states: consuming `a` scans `A` (pushing a parser row) and
+/// then fails to build the lexer state for `B`.
+fn a_then_optional_b(max_lexer_states: usize) -> CompiledGrammar {
+    let mut b = GrammarBuilder::new();
+    let root = b.declare("root");
+    let a = b.lexeme("A", LexemeSpec::Literal("a".into()));
+    let bb = b.lexeme("B", LexemeSpec::Literal("b".into()));
+    b.define(root, Expr::Seq(vec![a, Expr::opt(bb)])).unwrap();
+    let g = b.finish(root).unwrap();
+    let limits = Limits { max_lexer_states, ..Limits::default() };
+    CompiledGrammar::new(&g, Arc::new(Vocabulary::bytes()), limits).unwrap()
+}
+
+/// A call that fails with an error (not a refusal) must leave the matcher
+/// either in the error state or exactly as it was. `try_consume_token`
+/// breaks this: `advance` (matcher.rs) scans the lexeme — pushing a parser
+/// row — then fails in `start_state`, and neither it nor
+/// `consume_bytes_inner` (which restores only when a frame was pushed)
+/// truncates the chart; `try_consume_token` does not set the error state
+/// either. The matcher then says it accepts with nothing consumed.
+#[test]
+fn failed_try_consume_leaves_no_trace() {
+    let c = a_then_optional_b(3);
+    let mut m = c.matcher().unwrap();
+    let r = m.try_consume_token(b'a' as u32);
+    assert!(matches!(r.as_ref().map_err(|e| e.kind()), Err(ErrorKind::Limit { .. })), "{r:?}");
+    match m.is_accepting() {
+        Err(e) if matches!(e.kind(), ErrorKind::Stopped(_)) => {}
+        Ok(false) => {}
+        other => panic!("after a failed try_consume_token and nothing consumed, is_accepting() = {other:?}"),
+    }
+}
+
+/// `reset()` restores the chart only when some byte was consumed
+/// (`if let Some(f) = self.frames.first()`), so state left behind by a
+/// failure on the very first token survives the reset: here the matcher
+/// accepts the empty input after `reset()`.
+#[test]
+fn reset_after_a_failure_on_the_first_token_restores_the_start() {
+    let c = a_then_optional_b(3);
+    let mut m = c.matcher().unwrap();
+    assert!(m.consume_token(b'a' as u32).is_err());
+    m.reset().unwrap();
+    assert_eq!(m.num_tokens(), 0);
+    assert!(!m.is_accepting().unwrap(), "a reset matcher accepts the empty input");
+}
+
+/// `forced_bytes` consumes the forced bytes one by one to look further and
+/// restores the state at the end — but an error on the way (`?` on
+/// `only_next_byte`/`consume_byte`) returns before the restore, so the
+/// matcher silently keeps the bytes it looked at, without the error state
+/// and without counting a token: here, after a failed `forced_bytes()` on
+/// `abcdefghij`, the matcher refuses `a`.
+#[test]
+fn failed_forced_bytes_leaves_the_matcher_unchanged() {
+    let g = formwork_grammar::regex("abcdefghij").unwrap();
+    let limits = Limits { max_lexer_states: 5, ..Limits::default() };
+    let c = CompiledGrammar::new(&g, Arc::new(Vocabulary::bytes()), limits).unwrap();
+    let mut m = c.matcher().unwrap();
+    assert!(m.forced_bytes().is_err());
+    if m.error().is_none() {
+        assert_eq!(m.num_tokens(), 0);
+        assert!(m.try_consume_token(b'a' as u32).unwrap(), "`a` refused after a failed forced_bytes()");
+    }
 }
