@@ -16,6 +16,12 @@ use crate::quant::{
 // `target_feature` kernels below.
 
 /// 16 bytes from a reference to 16 bytes.
+///
+/// # Safety
+///
+/// `p` must hold at least 16 one-byte elements (checked in debug builds).
+/// Call only where NEON is enabled (from this module's `target_feature`
+/// kernels).
 #[inline(always)]
 unsafe fn load16<T>(p: &[T]) -> int8x16_t {
     debug_assert!(core::mem::size_of::<T>() == 1 && p.len() >= 16);
@@ -24,6 +30,11 @@ unsafe fn load16<T>(p: &[T]) -> int8x16_t {
 }
 
 /// Exact `Σ x_i y_i` over 16 signed bytes, as 4 i32 lanes.
+///
+/// # Safety
+///
+/// Call only where NEON is enabled (from this module's `target_feature`
+/// kernels).
 #[inline(always)]
 unsafe fn dot16(x: int8x16_t, y: int8x16_t) -> int32x4_t {
     let lo = vmull_s8(vget_low_s8(x), vget_low_s8(y));
@@ -33,6 +44,11 @@ unsafe fn dot16(x: int8x16_t, y: int8x16_t) -> int32x4_t {
 
 /// Low and high nibbles of 16 packed bytes, as unsigned values in signed
 /// bytes: (weights 0..16, weights 16..32).
+///
+/// # Safety
+///
+/// Call only where NEON is enabled (from this module's `target_feature`
+/// kernels).
 #[inline(always)]
 unsafe fn nibbles(qs: &[u8; 16]) -> (int8x16_t, int8x16_t) {
     // SAFETY: 16 readable bytes.
@@ -43,6 +59,11 @@ unsafe fn nibbles(qs: &[u8; 16]) -> (int8x16_t, int8x16_t) {
 }
 
 /// Bytes 0x10 where bit `i` of the 16-bit `bits` is set.
+///
+/// # Safety
+///
+/// Call only where NEON is enabled (from this module's `target_feature`
+/// kernels).
 #[inline(always)]
 unsafe fn fifth_bits(bits: u16) -> uint8x16_t {
     let [b0, b1] = bits.to_le_bytes();
@@ -161,6 +182,11 @@ pub(crate) unsafe fn dot_q8_0_q8_0(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
 
 /// `Σ_j sc[j] Σ q x` of a Q4_K (`qh = None`) or Q5_K super-block, and
 /// `Σ_j m[j] (bsums[2j] + bsums[2j+1])`.
+///
+/// # Safety
+///
+/// Call only where NEON is enabled (from this module's `target_feature`
+/// kernels).
 #[inline(always)]
 unsafe fn k4_sums(scales: &[u8; 12], qs: &[u8; 128], qh: Option<&[u8; 32]>, by: &BlockQ8K) -> (i32, i32) {
     let (sc, m) = unpack_scales_mins_k4(scales);

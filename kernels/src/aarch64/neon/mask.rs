@@ -7,6 +7,11 @@ use core::arch::aarch64::*;
 use crate::scalar;
 
 /// Lane `i` all ones iff bit `i` of `bits` (low 4 bits) is set.
+///
+/// # Safety
+///
+/// Call only where NEON is enabled (from this module's `target_feature`
+/// kernels).
 #[inline(always)]
 unsafe fn lane_mask(bits: u32) -> uint32x4_t {
     const SEL: [u32; 4] = [1, 2, 4, 8];

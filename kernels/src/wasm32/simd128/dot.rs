@@ -13,6 +13,11 @@ use crate::quant::{
 };
 
 /// 16 bytes from a slice of at least 16 one-byte elements.
+///
+/// # Safety
+///
+/// `p` must hold at least 16 one-byte elements (checked in debug builds).
+/// Call only in `simd128` builds (from this module's kernels).
 #[inline(always)]
 pub(super) unsafe fn load16<T>(p: &[T]) -> v128 {
     debug_assert!(core::mem::size_of::<T>() == 1 && p.len() >= 16);
@@ -43,6 +48,10 @@ fn hsum_i32(v: v128) -> i32 {
 }
 
 /// Low and high nibbles of 16 packed bytes: (weights 0..16, weights 16..32).
+///
+/// # Safety
+///
+/// Call only in `simd128` builds (from this module's kernels).
 #[inline(always)]
 pub(super) unsafe fn nibbles(qs: &[u8; 16]) -> (v128, v128) {
     let b = load16(qs);
@@ -114,6 +123,10 @@ pub(crate) unsafe fn dot_q8_0_q8_0(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
 
 /// `Σ_j sc[j] Σ q x` of a Q4_K (`qh = None`) or Q5_K super-block, and
 /// `Σ_j m[j] (bsums[2j] + bsums[2j+1])`.
+///
+/// # Safety
+///
+/// Call only in `simd128` builds (from this module's kernels).
 #[inline(always)]
 unsafe fn k4_sums(scales: &[u8; 12], qs: &[u8; 128], qh: Option<&[u8; 32]>, by: &BlockQ8K) -> (i32, i32) {
     let (sc, m) = unpack_scales_mins_k4(scales);

@@ -45,6 +45,11 @@ fn splat_lane(v: v128, r: usize) -> v128 {
 }
 
 /// The first four bytes of each of `N` blocks, one per u32 lane.
+///
+/// # Safety
+///
+/// `w.len() == N * nb` and `b < nb`.
+/// Call only in `simd128` builds (from this module's kernels).
 #[inline(always)]
 unsafe fn headers<T, const N: usize>(w: &[T], nb: usize, b: usize) -> v128 {
     let mut h = [0u32; 4];

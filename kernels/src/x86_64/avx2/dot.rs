@@ -25,12 +25,22 @@ use crate::quant::{
 // their intrinsics compile with AVX2 enabled.
 
 /// One half to f32 with F16C.
+///
+/// # Safety
+///
+/// Call only where AVX2, FMA and F16C are enabled (from this module's
+/// `target_feature` kernels).
 #[inline(always)]
 pub(super) unsafe fn f16_to_f32(h: F16) -> f32 {
     _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(h.to_bits()))))
 }
 
 /// Sum of the 8 lanes.
+///
+/// # Safety
+///
+/// Call only where AVX2, FMA and F16C are enabled (from this module's
+/// `target_feature` kernels).
 #[inline(always)]
 pub(super) unsafe fn hsum(v: __m256) -> f32 {
     let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -40,6 +50,12 @@ pub(super) unsafe fn hsum(v: __m256) -> f32 {
 }
 
 /// 32 bytes from a reference to 32 bytes.
+///
+/// # Safety
+///
+/// `T` must be one byte wide (checked in debug builds).
+/// Call only where AVX2, FMA and F16C are enabled (from this module's
+/// `target_feature` kernels).
 #[inline(always)]
 pub(super) unsafe fn load32<T>(p: &[T; 32]) -> __m256i {
     debug_assert_eq!(core::mem::size_of::<T>(), 1);
@@ -53,6 +69,11 @@ pub(super) unsafe fn load32<T>(p: &[T; 32]) -> __m256i {
 /// The 16 bytes are broadcast to both 128-bit lanes by the load itself, and
 /// one variable shift moves the high lane's nibbles down (1 uop on Zen 2+
 /// and Skylake+, cheaper than a shift plus a lane insert).
+///
+/// # Safety
+///
+/// Call only where AVX2, FMA and F16C are enabled (from this module's
+/// `target_feature` kernels).
 #[inline(always)]
 pub(super) unsafe fn nibbles(p: &[u8; 16]) -> __m256i {
     // SAFETY: 16 readable bytes; unaligned load.
@@ -62,6 +83,11 @@ pub(super) unsafe fn nibbles(p: &[u8; 16]) -> __m256i {
 }
 
 /// Exact `Σ x_i y_i` of 32 signed bytes, as 8 i32 lanes (sign trick).
+///
+/// # Safety
+///
+/// Call only where AVX2, FMA and F16C are enabled (from this module's
+/// `target_feature` kernels).
 #[inline(always)]
 pub(super) unsafe fn dot_i8(x: __m256i, y: __m256i) -> __m256i {
     let ax = _mm256_sign_epi8(x, x);
@@ -70,12 +96,22 @@ pub(super) unsafe fn dot_i8(x: __m256i, y: __m256i) -> __m256i {
 }
 
 /// Exact `Σ x_i y_i` of 32 unsigned (< 128) by 32 signed bytes, as 8 i32 lanes.
+///
+/// # Safety
+///
+/// Call only where AVX2, FMA and F16C are enabled (from this module's
+/// `target_feature` kernels).
 #[inline(always)]
 pub(super) unsafe fn dot_u8(x: __m256i, y: __m256i) -> __m256i {
     _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), _mm256_set1_epi16(1))
 }
 
 /// Byte `i` = 0xff iff bit `i` of `bits` is set.
+///
+/// # Safety
+///
+/// Call only where AVX2, FMA and F16C are enabled (from this module's
+/// `target_feature` kernels).
 #[inline(always)]
 pub(super) unsafe fn bytes_from_bits(bits: u32) -> __m256i {
     let v = _mm256_set1_epi32(bits as i32);
@@ -91,6 +127,11 @@ pub(super) unsafe fn bytes_from_bits(bits: u32) -> __m256i {
 }
 
 /// Q4_0 weights as signed bytes in -8..8.
+///
+/// # Safety
+///
+/// Call only where AVX2, FMA and F16C are enabled (from this module's
+/// `target_feature` kernels).
 #[inline(always)]
 pub(super) unsafe fn q4_0_bytes(b: &BlockQ4_0) -> __m256i {
     _mm256_sub_epi8(nibbles(&b.qs), _mm256_set1_epi8(8))
@@ -98,6 +139,11 @@ pub(super) unsafe fn q4_0_bytes(b: &BlockQ4_0) -> __m256i {
 
 /// Q5_0 weights as signed bytes in -16..16: `(nibble | bit << 4) - 16`,
 /// which is `nibble` when the bit is set and `nibble | 0xf0` otherwise.
+///
+/// # Safety
+///
+/// Call only where AVX2, FMA and F16C are enabled (from this module's
+/// `target_feature` kernels).
 #[inline(always)]
 pub(super) unsafe fn q5_0_bytes(b: &BlockQ5_0) -> __m256i {
     let hi = bytes_from_bits(u32::from_le_bytes(b.qh));
@@ -150,6 +196,11 @@ pub(crate) unsafe fn dot_q8_0_q8_0(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
 }
 
 /// The 16 bsums of a Q8_K block.
+///
+/// # Safety
+///
+/// Call only where AVX2, FMA and F16C are enabled (from this module's
+/// `target_feature` kernels).
 #[inline(always)]
 unsafe fn bsums(by: &BlockQ8K) -> __m256i {
     // SAFETY: 16 i16 = 32 readable bytes; unaligned load.
@@ -157,6 +208,11 @@ unsafe fn bsums(by: &BlockQ8K) -> __m256i {
 }
 
 /// `m[j] * (bsums[2j] + bsums[2j+1])` for the 8 sub-blocks, as i32 lanes.
+///
+/// # Safety
+///
+/// Call only where AVX2, FMA and F16C are enabled (from this module's
+/// `target_feature` kernels).
 #[inline(always)]
 unsafe fn k4_min_terms(m: &[u8; 8], by: &BlockQ8K) -> __m256i {
     let m16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(i64::from_le_bytes(*m)));
@@ -166,6 +222,11 @@ unsafe fn k4_min_terms(m: &[u8; 8], by: &BlockQ8K) -> __m256i {
 
 /// The integer sum `Σ_j sc[j] Σ q x` of a Q4_K (`HIGH = false`) or Q5_K
 /// super-block, 8 i32 lanes.
+///
+/// # Safety
+///
+/// Call only where AVX2, FMA and F16C are enabled (from this module's
+/// `target_feature` kernels).
 #[inline(always)]
 unsafe fn k4_scaled_sums(sc: &[u8; 8], qs: &[u8; 128], qh: Option<&[u8; 32]>, by: &BlockQ8K) -> __m256i {
     let low4 = _mm256_set1_epi8(0x0f);
@@ -244,6 +305,11 @@ pub(crate) unsafe fn dot_q5k_q8k(x: &[BlockQ5K], y: &[BlockQ8K]) -> f32 {
 /// low 128-bit lane of the `vpmaddubsw` result covers group `2k`, the high
 /// lane group `2k+1`, so pick those two i16 scales out of the 8 that are
 /// broadcast to both lanes.
+///
+/// # Safety
+///
+/// Call only where AVX2, FMA and F16C are enabled (from this module's
+/// `target_feature` kernels).
 #[inline(always)]
 unsafe fn q6k_scale_pick(k: i8) -> __m256i {
     let a = (4 * k) as u8 as u16;

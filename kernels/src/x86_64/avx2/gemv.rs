@@ -23,6 +23,11 @@ const R: usize = 4;
 
 /// Four little-endian u32 read from `R` places, as the eight halves they
 /// hold converted to f32: `[lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3]`.
+///
+/// # Safety
+///
+/// Call only where AVX2, FMA and F16C are enabled (from this module's
+/// `target_feature` kernels).
 #[inline(always)]
 unsafe fn halves_x4(v: [u32; 4]) -> __m256 {
     _mm256_cvtph_ps(_mm_setr_epi32(v[0] as i32, v[1] as i32, v[2] as i32, v[3] as i32))
@@ -30,6 +35,12 @@ unsafe fn halves_x4(v: [u32; 4]) -> __m256 {
 
 /// The u32 made of the first four bytes at `p` (a block header: `d`, or
 /// `d` and `m`/`s`).
+///
+/// # Safety
+///
+/// `p` must point to a readable block of at least 4 bytes.
+/// Call only where AVX2, FMA and F16C are enabled (from this module's
+/// `target_feature` kernels).
 #[inline(always)]
 unsafe fn header_u32<T>(p: *const T) -> u32 {
     // SAFETY (caller): `p` points to a block of at least 4 bytes; blocks have
@@ -39,6 +50,12 @@ unsafe fn header_u32<T>(p: *const T) -> u32 {
 
 /// The header's first f16 only (`d` of a Q8_0 or Q4_0/Q5_0 block; the next
 /// two bytes are quants, not a scale).
+///
+/// # Safety
+///
+/// `p` must point to a readable block of at least 2 bytes.
+/// Call only where AVX2, FMA and F16C are enabled (from this module's
+/// `target_feature` kernels).
 #[inline(always)]
 unsafe fn header_d<T>(p: *const T) -> u32 {
     // SAFETY (caller): `p` points to a block of at least 2 bytes.
@@ -55,6 +72,12 @@ unsafe fn header_d<T>(p: *const T) -> u32 {
 /// latency-bound at a third of the streaming bandwidth. The address may lie
 /// past the end of the matrix (last group): `wrapping_add` keeps the pointer
 /// arithmetic defined and a prefetch never faults.
+///
+/// # Safety
+///
+/// None beyond the CPU features: the address is never dereferenced.
+/// Call only where AVX2, FMA and F16C are enabled (from this module's
+/// `target_feature` kernels).
 #[inline(always)]
 unsafe fn prefetch_next_group<T>(p: *const T, nb: usize) {
     _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(2 * R * nb).cast::<i8>());

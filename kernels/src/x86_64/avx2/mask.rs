@@ -8,6 +8,11 @@ use core::arch::x86_64::*;
 use crate::scalar;
 
 /// Lane `i` all ones iff bit `i` of `bits` (the low 8 bits) is set.
+///
+/// # Safety
+///
+/// Call only where AVX2, FMA and F16C are enabled (from this module's
+/// `target_feature` kernels).
 #[inline(always)]
 unsafe fn lane_mask(bits: u32) -> __m256 {
     let sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
@@ -51,6 +56,11 @@ fn at_most_two_bits(word: u32) -> bool {
 }
 
 /// Largest of the 8 lanes (no NaN lanes).
+///
+/// # Safety
+///
+/// Call only where AVX2, FMA and F16C are enabled (from this module's
+/// `target_feature` kernels).
 #[inline(always)]
 unsafe fn hmax(v: __m256) -> f32 {
     let m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
