@@ -181,8 +181,10 @@ impl Lowerer<'_> {
                 dfas.push(self.dfa_for(k)?.cloned());
             }
             let follows: Vec<ByteSet> = keys.iter().map(|k| self.key_follow(k)).collect();
-            let firsts: Vec<ByteSet> =
-                dfas.iter().map(|d| d.as_ref().map(|d| ByteSet::from_bools(&d.first_bytes())).unwrap_or_default()).collect();
+            let firsts: Vec<ByteSet> = dfas
+                .iter()
+                .map(|d| d.as_ref().map(|d| ByteSet::from_bools(&d.first_bytes())).unwrap_or_default())
+                .collect();
             let together = self.cooccurrence(&keys)?;
             let mut new_blocks = Vec::new();
             for a in 0..keys.len() {
@@ -644,7 +646,8 @@ impl Lowerer<'_> {
             Expr::Literal(text) => {
                 follow.literal.entry(text.clone()).or_default().union(&after);
                 let chars: Vec<char> = text.chars().collect();
-                let per = follow.literal_chars.entry(text.clone()).or_insert_with(|| vec![ByteSet::default(); chars.len()]);
+                let per =
+                    follow.literal_chars.entry(text.clone()).or_insert_with(|| vec![ByteSet::default(); chars.len()]);
                 for i in 0..chars.len() {
                     if i + 1 < chars.len() {
                         let mut buf = [0u8; 4];
@@ -1025,7 +1028,8 @@ struct Follows {
 
 /// Whether some accepting state of `d` can go on with a byte of `follow`.
 fn extends_into(d: &Dfa, follow: &ByteSet) -> bool {
-    (1..d.num_states() as u32).any(|st| d.is_accept(st) && (0..=255u8).any(|b| d.next(st, b) != DEAD && follow.contains(b)))
+    (1..d.num_states() as u32)
+        .any(|st| d.is_accept(st) && (0..=255u8).any(|b| d.next(st, b) != DEAD && follow.contains(b)))
 }
 
 /// Whether `L·L ⊆ L`.

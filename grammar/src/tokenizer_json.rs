@@ -41,9 +41,7 @@ fn byte_level_decoder() -> std::collections::HashMap<char, u8> {
 
 fn mentions(v: &Value, ty: &str) -> bool {
     match v {
-        Value::Object(m) => {
-            m.get("type").and_then(Value::as_str) == Some(ty) || m.values().any(|x| mentions(x, ty))
-        }
+        Value::Object(m) => m.get("type").and_then(Value::as_str) == Some(ty) || m.values().any(|x| mentions(x, ty)),
         Value::Array(a) => a.iter().any(|x| mentions(x, ty)),
         _ => false,
     }
@@ -85,12 +83,18 @@ impl Vocabulary {
         if let Some(Value::Array(a)) = v.get("added_tokens") {
             for t in a {
                 let id = t.get("id").and_then(Value::as_u64).ok_or_else(|| err("added token without id"))?;
-                let content = t.get("content").and_then(Value::as_str).ok_or_else(|| err("added token without content"))?;
+                let content =
+                    t.get("content").and_then(Value::as_str).ok_or_else(|| err("added token without content"))?;
                 let special = t.get("special").and_then(Value::as_bool).unwrap_or(false);
                 added.push((content.to_string(), id, special));
             }
         }
-        let max_id = entries.iter().map(|e| e.1).chain(added.iter().map(|a| a.1)).max().ok_or_else(|| err("empty vocabulary"))?;
+        let max_id = entries
+            .iter()
+            .map(|e| e.1)
+            .chain(added.iter().map(|a| a.1))
+            .max()
+            .ok_or_else(|| err("empty vocabulary"))?;
         if max_id >= 1 << 24 {
             return Err(err(format!("token id {max_id} is implausibly large")));
         }
@@ -100,9 +104,11 @@ impl Vocabulary {
         let decoder = byte_level_decoder();
         for (piece, id) in &entries {
             let bytes = if byte_level {
-                piece.chars().map(|c| decoder.get(&c).copied().ok_or(c)).collect::<Result<Vec<u8>, char>>().map_err(|c| {
-                    err(format!("token {piece:?} has character {c:?} outside the byte-level alphabet"))
-                })?
+                piece
+                    .chars()
+                    .map(|c| decoder.get(&c).copied().ok_or(c))
+                    .collect::<Result<Vec<u8>, char>>()
+                    .map_err(|c| err(format!("token {piece:?} has character {c:?} outside the byte-level alphabet")))?
             } else if let Some(b) = byte_fallback(piece) {
                 vec![b]
             } else {
@@ -118,7 +124,11 @@ impl Vocabulary {
                 tokens[*id as usize] = content.as_bytes().to_vec();
                 special.push(*id as TokenId);
             } else {
-                tokens[*id as usize] = if byte_level { content.as_bytes().to_vec() } else { content.replace('\u{2581}', " ").into_bytes() };
+                tokens[*id as usize] = if byte_level {
+                    content.as_bytes().to_vec()
+                } else {
+                    content.replace('\u{2581}', " ").into_bytes()
+                };
             }
         }
         let find = |name: &str| names.iter().position(|n| n == name).map(|i| i as TokenId);
