@@ -408,17 +408,37 @@ mod parallel {
     // SAFETY: as above; f32 is Send.
     unsafe impl Send for OutPtr {}
 
-    /// Rows per chunk: about 8 chunks per thread (so a thread that starts
-    /// late or is preempted leaves little behind) but at most ~64 KiB of
-    /// weights (a few microseconds: the most a preempted chunk can hold the
-    /// step back once its thread runs again), a multiple of 4 rows (the
-    /// multi-row kernels' width) and at least 8 rows.
-    fn rows_per_chunk(w: &QuantMatrix<'_>, threads: usize) -> usize {
-        const CHUNK_BYTES: usize = 64 << 10;
-        let row_bytes = (w.byte_len() / w.rows().max(1)).max(1);
-        let balanced = w.rows().div_ceil(threads * 8);
-        let bounded = CHUNK_BYTES / row_bytes;
-        balanced.min(bounded).max(8).div_ceil(4) * 4
+    /// Largest chunk: ~64 KiB of weights, a few microseconds of work — the
+    /// most a chunk started by a thread that then gets preempted can hold
+    /// the step back (once that thread runs again).
+    const MAX_CHUNK_BYTES: usize = 64 << 10;
+    /// Smallest chunk worth an atomic claim.
+    const MIN_CHUNK_BYTES: usize = 4 << 10;
+
+    /// Splits the rows of all tasks into chunks `(task, rows)`, "guided":
+    /// each chunk takes `1 / (2 * threads)` of the bytes still unassigned,
+    /// clamped to `[MIN_CHUNK_BYTES, MAX_CHUNK_BYTES]`, in whole groups of 4
+    /// rows (the multi-row kernels' width). Early chunks are large (few
+    /// claims), the last ones small, so that when the caller runs out of
+    /// chunks the one a worker is still finishing is short — usually done
+    /// before the caller would have to park.
+    fn guided_chunks(tasks: &[GemvTask<'_, '_>], threads: usize) -> Vec<(usize, Range<usize>)> {
+        let mut remaining: usize = tasks.iter().map(|t| t.w.byte_len()).sum();
+        let mut chunks = Vec::new();
+        for (i, t) in tasks.iter().enumerate() {
+            let rows = t.w.rows();
+            let row_bytes = (t.w.byte_len() / rows.max(1)).max(1);
+            let mut r0 = 0;
+            while r0 < rows {
+                let target = (remaining / (2 * threads)).clamp(MIN_CHUNK_BYTES, MAX_CHUNK_BYTES);
+                let n = (target / row_bytes).max(1).div_ceil(4) * 4;
+                let r1 = (r0 + n).min(rows);
+                remaining = remaining.saturating_sub((r1 - r0) * row_bytes);
+                chunks.push((i, r0..r1));
+                r0 = r1;
+            }
+        }
+        chunks
     }
 
     /// Several products in one pool job: the threads wake once and take
@@ -438,30 +458,19 @@ mod parallel {
             }
             return;
         }
-        // Chunk c of the job is chunk c - first[i] of task i.
-        let mut first = Vec::with_capacity(tasks.len() + 1);
-        let mut per_task = Vec::with_capacity(tasks.len());
-        let mut n_chunks = 0usize;
-        for t in tasks.iter_mut() {
-            let rpc = rows_per_chunk(&t.w, pool.threads());
-            first.push(n_chunks);
-            per_task.push((t.w, t.x, rpc, OutPtr(t.out.as_mut_ptr())));
-            n_chunks += t.w.rows().div_ceil(rpc);
-        }
-        first.push(n_chunks);
+        let chunks = guided_chunks(tasks, pool.threads());
+        let per_task: Vec<_> = tasks.iter_mut().map(|t| (t.w, &*t.x, OutPtr(t.out.as_mut_ptr()))).collect();
         let run_chunk = |c: usize| {
-            let i = first.partition_point(|&f| f <= c) - 1;
-            let (w, x, rpc, ref out) = per_task[i];
-            let r0 = (c - first[i]) * rpc;
-            let r1 = (r0 + rpc).min(w.rows());
+            let (i, ref rows) = chunks[c];
+            let (w, x, ref out) = per_task[i];
             // SAFETY: `out` points to task i's output of `w.rows()` floats,
-            // mutably borrowed (through `tasks`) for the whole call;
-            // r0..r1 is in bounds, and distinct chunks get disjoint ranges;
-            // the pool runs each chunk index exactly once and returns only
-            // after all have finished, so no two live slices overlap.
-            let o = unsafe { core::slice::from_raw_parts_mut(out.0.add(r0), r1 - r0) };
-            gemv_unchecked_shapes(kernels, &w.row_range(r0..r1), x, o);
+            // mutably borrowed (through `tasks`) for the whole call; `rows`
+            // is in bounds, and the chunks of a task cover disjoint row
+            // ranges; the pool runs each chunk index exactly once and returns
+            // only after all have finished, so no two live slices overlap.
+            let o = unsafe { core::slice::from_raw_parts_mut(out.0.add(rows.start), rows.len()) };
+            gemv_unchecked_shapes(kernels, &w.row_range(rows.clone()), x, o);
         };
-        pool.run(n_chunks, &run_chunk);
+        pool.run(chunks.len(), &run_chunk);
     }
 }
