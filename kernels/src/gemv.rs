@@ -459,7 +459,7 @@ mod parallel {
             return;
         }
         let chunks = guided_chunks(tasks, pool.threads());
-        let per_task: Vec<_> = tasks.iter_mut().map(|t| (t.w, &*t.x, OutPtr(t.out.as_mut_ptr()))).collect();
+        let per_task: Vec<_> = tasks.iter_mut().map(|t| (t.w, t.x, OutPtr(t.out.as_mut_ptr()))).collect();
         let run_chunk = |c: usize| {
             let (i, ref rows) = chunks[c];
             let (w, x, ref out) = per_task[i];
