@@ -299,7 +299,7 @@ const JSON_NUMBER: &str = r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?";
 
 /// JSON over declared lexemes: strings, numbers and whitespace are regex
 /// lexemes, keywords and punctuation literal lexemes.
-fn json_lexeme_grammar() -> Grammar {
+pub(crate) fn json_lexeme_grammar() -> Grammar {
     let mut b = GrammarBuilder::new();
     let value = b.declare("value");
     let object = b.declare("object");

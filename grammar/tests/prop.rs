@@ -11,7 +11,9 @@
 //!   that byte), and the mask at that point equals the reference's set of
 //!   next bytes;
 //! * (c) rolling back any number of tokens and consuming them again gives
-//!   identical masks and identical forced bytes.
+//!   identical masks and identical forced bytes;
+//! * (d) under tiny limits, an operation that fails with an error leaves the
+//!   matcher stopped or exactly as it was.
 //!
 //! The grammars: JSON, arithmetic and nested lists built here, and every
 //! `testdata/grammars/*.gbnf` file.
@@ -615,5 +617,133 @@ fn generator_produces_varied_sentences() {
         assert!(seen.len() > 100, "[{}] only {} distinct sentences", f.name, seen.len());
         // the grammar is character-level, as the properties assume
         assert!(f.grammar.lexemes().is_empty());
+    }
+}
+
+// ---- error paths ----
+
+/// What a matcher does next, as far as can be seen without changing it:
+/// tokens consumed, whether it accepts, and which probe bytes it takes.
+/// Probes that fail with an error are left out (a limit may be hit in one
+/// copy and not in another whose caches were filled differently).
+fn observe(m: &formwork_grammar::Matcher, probes: &[u8]) -> Vec<(String, String)> {
+    let mut out = vec![("num_tokens".to_string(), m.num_tokens().to_string())];
+    if let Ok(a) = m.clone().is_accepting() {
+        out.push(("accepting".into(), a.to_string()));
+    }
+    for &b in probes {
+        if let Ok(ok) = m.clone().try_consume_token(b as TokenId) {
+            out.push((format!("takes {:?}", b as char), ok.to_string()));
+        }
+    }
+    out
+}
+
+/// Compares two observations on the probes both have.
+fn same_observation(a: &[(String, String)], b: &[(String, String)]) -> Result<(), String> {
+    for (k, v) in a {
+        if let Some((_, w)) = b.iter().find(|(k2, _)| k2 == k) {
+            if v != w {
+                return Err(format!("{k}: {v} before, {w} after"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Random operations under tiny limits: every operation that fails with an
+/// error leaves the matcher either stopped (every later call says
+/// `Stopped`) or exactly as it was.
+fn check_errors_leave_no_trace(which: usize, seed: u64, lex_states: usize, items: usize) -> Result<(), TestCaseError> {
+    let grammars = error_path_grammars();
+    let (name, g) = &grammars[which % grammars.len()];
+    let limits = Limits {
+        max_lexer_states: lex_states,
+        max_items_per_step: items,
+        max_items_per_row: items / 2 + 2,
+        ..Limits::default()
+    };
+    let Ok(c) = CompiledGrammar::new(g, Arc::clone(&common::bytes().vocab), limits) else { return Ok(()) };
+    let Ok(mut m) = c.matcher() else { return Ok(()) };
+    let mut rng = XorShift::new(seed);
+    let f = fixtures().iter().find(|f| f.name == *name);
+    let sentence = f.map(|f| f.gen.sentence(&mut rng, 60)).unwrap_or_else(|| b"{\"a\": [1, true, \"x\"]}".to_vec());
+    let probes: Vec<u8> = {
+        let mut p: Vec<u8> = sentence.clone();
+        p.extend_from_slice(b" \"{[1a");
+        p.sort();
+        p.dedup();
+        p
+    };
+    let mut pos = 0;
+    for step in 0..40 {
+        let before = m.clone();
+        let seen = observe(&before, &probes);
+        let next = sentence.get(pos).copied().unwrap_or(b'}');
+        let (what, r): (String, Result<(), formwork_grammar::Error>) = match rng.below(9) {
+            0 => ("compute_mask".into(), m.compute_mask_vec().map(|_| ())),
+            1 | 2 => ("try_consume_token".into(), m.try_consume_token(next as TokenId).map(|ok| pos += ok as usize)),
+            3 => ("consume_token".into(), m.consume_token(next as TokenId).map(|_| pos += 1)),
+            4 => {
+                let end = (pos + 1 + rng.below(4)).min(sentence.len());
+                let bytes = sentence[pos.min(end)..end].to_vec();
+                (
+                    "try_consume_bytes".into(),
+                    m.try_consume_bytes(&bytes).map(|ok| {
+                        if ok {
+                            pos = end
+                        }
+                    }),
+                )
+            }
+            5 => ("forced_bytes".into(), m.forced_bytes().map(|_| ())),
+            6 => ("forced_tokens".into(), m.forced_tokens().map(|_| ())),
+            7 => ("is_accepting".into(), m.is_accepting().map(|_| ())),
+            _ => {
+                let k = rng.below(m.num_tokens() + 1);
+                ("rollback".into(), m.rollback(k).map(|_| pos = pos.saturating_sub(k)))
+            }
+        };
+        let Err(e) = r else { continue };
+        if matches!(e.kind(), formwork_grammar::ErrorKind::Stopped(_)) {
+            return Ok(());
+        }
+        if m.error().is_some() {
+            // stopped: every call says so
+            prop_assert!(m.is_accepting().is_err() && m.compute_mask_vec().is_err(), "[{name}] stopped but answering");
+            return Ok(());
+        }
+        // not stopped: nothing may have changed
+        if let Err(d) = same_observation(&seen, &observe(&m, &probes)) {
+            return Err(TestCaseError::fail(format!(
+                "[{name}] step {step}: `{what}` failed with `{e}` and left the matcher changed (not stopped): {d}"
+            )));
+        }
+        // go on from the state before the failure
+        m = before;
+    }
+    Ok(())
+}
+
+fn error_path_grammars() -> &'static [(String, Grammar)] {
+    static G: OnceLock<Vec<(String, Grammar)>> = OnceLock::new();
+    G.get_or_init(|| {
+        let mut v: Vec<(String, Grammar)> = fixtures().iter().map(|f| (f.name.clone(), f.grammar.clone())).collect();
+        v.push(("json-lexemes".into(), crate::ir::json_lexeme_grammar()));
+        v
+    })
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    #[test]
+    fn errors_leave_the_matcher_stopped_or_unchanged(
+        which in 0usize..64,
+        seed in any::<u64>(),
+        lex_states in 2usize..40,
+        items in 4usize..400,
+    ) {
+        check_errors_leave_no_trace(which, seed, lex_states, items)?;
     }
 }
