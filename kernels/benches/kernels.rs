@@ -8,6 +8,8 @@
 //! ```
 //!
 //! Benchmark names: `gemv/<type>_<rows>x<cols>/<kernels>/<threads>t`,
+//! `gemm/<type>_<rows>x<cols>_<n>tok/<kernels>/<threads>t` (throughput in
+//! tokens), `quantize/…`,
 //! `mask/<kernel>/<kernels>/<DENSITY>`.
 
 use std::hint::black_box;
@@ -17,8 +19,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use formwork_kernels::dispatch::{available, Kernels};
 use formwork_kernels::quant::{blocks_as_bytes, BlockQ4_1, BlockQ8_0, QuantType};
 use formwork_kernels::{
-    gemv_parallel_with, gemv_with, sample_masked, Candidates, QuantMatrix, QuantizedVector, SamplingParams, ThreadPool,
-    F16,
+    gemm_parallel_with, gemm_with, gemv_parallel_with, gemv_with, sample_masked, Candidates, QuantMatrix,
+    QuantizedVector, SamplingParams, ThreadPool, F16,
 };
 
 /// SplitMix64, for reproducible inputs.
@@ -100,6 +102,29 @@ fn bench_gemv(c: &mut Criterion) {
     }
 }
 
+fn bench_gemm(c: &mut Criterion) {
+    let pool2 = ThreadPool::new(2);
+    let mut g = Gen(43);
+    // A 64-token prefill through SmolLM2's MLP up-projection.
+    let (ty, rows, cols, tokens) = (QuantType::Q4_1, 1536, 576, 64);
+    let bytes = weights(ty, rows, cols, &mut g);
+    let w = QuantMatrix::from_bytes(ty, rows, cols, &bytes).unwrap();
+    let x: Vec<f32> = (0..cols * tokens).map(|_| g.sym(2.0)).collect();
+    let xq = QuantizedVector::quantize(ty.activation(), &x);
+    let mut out = vec![0.0f32; rows * tokens];
+    let mut group = c.benchmark_group(format!("gemm/{}_{rows}x{cols}_{tokens}tok", ty.name()));
+    group.throughput(Throughput::Elements(tokens as u64));
+    for k in available() {
+        group.bench_function(BenchmarkId::new(k.name(), "1t"), |b| {
+            b.iter(|| gemm_with(k, black_box(&w), black_box(&xq), &mut out))
+        });
+        group.bench_function(BenchmarkId::new(k.name(), "2t"), |b| {
+            b.iter(|| gemm_parallel_with(&pool2, k, black_box(&w), black_box(&xq), &mut out))
+        });
+    }
+    group.finish();
+}
+
 fn bench_quantize(c: &mut Criterion) {
     let mut g = Gen(7);
     let x: Vec<f32> = (0..1536).map(|_| g.sym(2.0)).collect();
@@ -152,6 +177,6 @@ criterion_group! {
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(1))
         .sample_size(20);
-    targets = bench_gemv, bench_quantize, bench_mask
+    targets = bench_gemv, bench_gemm, bench_quantize, bench_mask
 }
 criterion_main!(benches);

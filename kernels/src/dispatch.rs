@@ -94,6 +94,48 @@ pub trait Kernels: Sync + Send + core::fmt::Debug + sealed::Sealed {
         gemv_by_rows(w, x, out, |r, x| self.dot_q6k_q8k(r, x))
     }
 
+    /// `out[t * rows + r] = dot(row r of w, x_t)` for q4_0 weights and the
+    /// `x.len() / nb` activation vectors of `nb` blocks stored back to back
+    /// in `x` (a batch: prefill). Equals `gemv_q4_0` per vector, bit for bit.
+    fn gemm_q4_0(&self, w: &[BlockQ4_0], x: &[BlockQ8_0], nb: usize, out: &mut [f32]) {
+        gemm_by_vectors(w, x, nb, out, |w, x, o| self.gemv_q4_0(w, x, o))
+    }
+    /// `out[t * rows + r] = dot(row r of w, x_t)` for q4_1 weights and the
+    /// `x.len() / nb` activation vectors of `nb` blocks stored back to back
+    /// in `x` (a batch: prefill). Equals `gemv_q4_1` per vector, bit for bit.
+    fn gemm_q4_1(&self, w: &[BlockQ4_1], x: &[BlockQ8_1], nb: usize, out: &mut [f32]) {
+        gemm_by_vectors(w, x, nb, out, |w, x, o| self.gemv_q4_1(w, x, o))
+    }
+    /// `out[t * rows + r] = dot(row r of w, x_t)` for q5_0 weights and the
+    /// `x.len() / nb` activation vectors of `nb` blocks stored back to back
+    /// in `x` (a batch: prefill). Equals `gemv_q5_0` per vector, bit for bit.
+    fn gemm_q5_0(&self, w: &[BlockQ5_0], x: &[BlockQ8_0], nb: usize, out: &mut [f32]) {
+        gemm_by_vectors(w, x, nb, out, |w, x, o| self.gemv_q5_0(w, x, o))
+    }
+    /// `out[t * rows + r] = dot(row r of w, x_t)` for q8_0 weights and the
+    /// `x.len() / nb` activation vectors of `nb` blocks stored back to back
+    /// in `x` (a batch: prefill). Equals `gemv_q8_0` per vector, bit for bit.
+    fn gemm_q8_0(&self, w: &[BlockQ8_0], x: &[BlockQ8_0], nb: usize, out: &mut [f32]) {
+        gemm_by_vectors(w, x, nb, out, |w, x, o| self.gemv_q8_0(w, x, o))
+    }
+    /// `out[t * rows + r] = dot(row r of w, x_t)` for q4k weights and the
+    /// `x.len() / nb` activation vectors of `nb` blocks stored back to back
+    /// in `x` (a batch: prefill). Equals `gemv_q4k` per vector, bit for bit.
+    fn gemm_q4k(&self, w: &[BlockQ4K], x: &[BlockQ8K], nb: usize, out: &mut [f32]) {
+        gemm_by_vectors(w, x, nb, out, |w, x, o| self.gemv_q4k(w, x, o))
+    }
+    /// `out[t * rows + r] = dot(row r of w, x_t)` for q5k weights and the
+    /// `x.len() / nb` activation vectors of `nb` blocks stored back to back
+    /// in `x` (a batch: prefill). Equals `gemv_q5k` per vector, bit for bit.
+    fn gemm_q5k(&self, w: &[BlockQ5K], x: &[BlockQ8K], nb: usize, out: &mut [f32]) {
+        gemm_by_vectors(w, x, nb, out, |w, x, o| self.gemv_q5k(w, x, o))
+    }
+    /// `out[t * rows + r] = dot(row r of w, x_t)` for q6k weights and the
+    /// `x.len() / nb` activation vectors of `nb` blocks stored back to back
+    /// in `x` (a batch: prefill). Equals `gemv_q6k` per vector, bit for bit.
+    fn gemm_q6k(&self, w: &[BlockQ6K], x: &[BlockQ8K], nb: usize, out: &mut [f32]) {
+        gemm_by_vectors(w, x, nb, out, |w, x, o| self.gemv_q6k(w, x, o))
+    }
     /// See [`scalar::quantize_q8_0`].
     fn quantize_q8_0(&self, x: &[f32], out: &mut [BlockQ8_0]) {
         scalar::quantize_q8_0(x, out)
@@ -132,6 +174,40 @@ pub(crate) fn gemv_by_rows<W, A>(w: &[W], x: &[A], out: &mut [f32], dot: impl Fn
     for (row, o) in w.chunks_exact(x.len()).zip(out.iter_mut()) {
         *o = dot(row, x);
     }
+}
+
+/// The vector loop shared by the default `gemm_*` methods: one GEMV per
+/// activation vector.
+#[inline(always)]
+pub(crate) fn gemm_by_vectors<W, A>(
+    w: &[W],
+    x: &[A],
+    nb: usize,
+    out: &mut [f32],
+    gemv: impl Fn(&[W], &[A], &mut [f32]),
+) {
+    let (rows, vectors) = check_gemm(w.len(), x.len(), nb, out.len());
+    if rows == 0 {
+        return;
+    }
+    for (t, o) in out.chunks_exact_mut(rows).enumerate().take(vectors) {
+        gemv(w, &x[t * nb..(t + 1) * nb], o);
+    }
+}
+
+/// `(rows, vectors)` of a batched product, or a panic when the lengths do
+/// not describe `rows x nb` weight blocks, `vectors x nb` activation blocks
+/// and `vectors x rows` outputs.
+#[inline(always)]
+pub(crate) fn check_gemm(w_blocks: usize, x_blocks: usize, nb: usize, out_len: usize) -> (usize, usize) {
+    assert!(nb > 0, "gemm: rows of zero blocks");
+    assert!(
+        w_blocks % nb == 0 && x_blocks % nb == 0,
+        "gemm: {w_blocks} weight or {x_blocks} activation blocks are not rows of {nb}"
+    );
+    let (rows, vectors) = (w_blocks / nb, x_blocks / nb);
+    assert_eq!(Some(out_len), rows.checked_mul(vectors), "gemm: output of {out_len} for {vectors} x {rows}");
+    (rows, vectors)
 }
 
 /// Panics unless `w_blocks == x_blocks * rows`.

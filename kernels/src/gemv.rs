@@ -175,7 +175,7 @@ impl<'a> QuantMatrix<'a> {
         self.blocks.len() * self.quant_type().block_bytes()
     }
 
-    fn blocks_per_row(&self) -> usize {
+    pub(crate) fn blocks_per_row(&self) -> usize {
         self.cols / self.quant_type().block_weights()
     }
 
@@ -354,8 +354,68 @@ fn gemv_unchecked_shapes(k: &dyn Kernels, w: &QuantMatrix<'_>, x: &QuantizedVect
     }
 }
 
+/// Batched product `out[t * rows + r] = row r · x_t` for the
+/// `T = x.len() / cols` activation vectors stored back to back in `x`
+/// (quantize a `[T, cols]` row-major batch with one
+/// [`QuantizedVector::quantize`]; blocks never straddle vectors). The output
+/// is `[T, rows]` row-major. This is a prefill's linear layer: the weights
+/// are read once for the whole batch, and every value equals what [`gemv`]
+/// gives for that vector, bit for bit.
+///
+/// # Panics
+///
+/// When `x` is not in `w`'s activation format, `cols == 0`, `x.len()` is not
+/// a multiple of `cols` or `out.len() != T * rows`.
+pub fn gemm(w: &QuantMatrix<'_>, x: &QuantizedVector, out: &mut [f32]) {
+    gemm_with(best(), w, x, out)
+}
+
+/// [`gemm`] with a chosen kernel set.
+///
+/// # Panics
+///
+/// As [`gemm`].
+pub fn gemm_with(kernels: &dyn Kernels, w: &QuantMatrix<'_>, x: &QuantizedVector, out: &mut [f32]) {
+    check_gemm_shapes(w, x, out);
+    gemm_unchecked_shapes(kernels, w, x, out)
+}
+
+/// Number of vectors in a batched product, after checking the shapes.
+fn check_gemm_shapes(w: &QuantMatrix<'_>, x: &QuantizedVector, out: &[f32]) -> usize {
+    assert_eq!(
+        w.quant_type().activation(),
+        x.kind(),
+        "{} weights need {:?} activations",
+        w.quant_type(),
+        w.quant_type().activation()
+    );
+    assert!(w.cols() > 0, "gemm over a matrix with no columns");
+    assert!(x.len() % w.cols() == 0, "{} activation values are not vectors of {}", x.len(), w.cols());
+    let vectors = x.len() / w.cols();
+    assert_eq!(out.len(), vectors * w.rows(), "output of {} for {vectors} x {} rows", out.len(), w.rows());
+    vectors
+}
+
+fn gemm_unchecked_shapes(k: &dyn Kernels, w: &QuantMatrix<'_>, x: &QuantizedVector, out: &mut [f32]) {
+    use QuantizedVector as V;
+    use WeightBlocks as W;
+    let nb = w.blocks_per_row();
+    match (w.blocks, x) {
+        (W::Q4_0(b), V::Q8_0(v)) => k.gemm_q4_0(b, v, nb, out),
+        (W::Q4_1(b), V::Q8_1(v)) => k.gemm_q4_1(b, v, nb, out),
+        (W::Q5_0(b), V::Q8_0(v)) => k.gemm_q5_0(b, v, nb, out),
+        (W::Q8_0(b), V::Q8_0(v)) => k.gemm_q8_0(b, v, nb, out),
+        (W::Q4K(b), V::Q8K(v)) => k.gemm_q4k(b, v, nb, out),
+        (W::Q5K(b), V::Q8K(v)) => k.gemm_q5k(b, v, nb, out),
+        (W::Q6K(b), V::Q8K(v)) => k.gemm_q6k(b, v, nb, out),
+        _ => unreachable!("formats checked by check_gemm_shapes"),
+    }
+}
+
 #[cfg(feature = "std")]
-pub use parallel::{gemv_parallel, gemv_parallel_many, gemv_parallel_with, GemvTask};
+pub use parallel::{
+    gemm_parallel, gemm_parallel_with, gemv_parallel, gemv_parallel_many, gemv_parallel_with, GemvTask,
+};
 
 #[cfg(feature = "std")]
 mod parallel {
@@ -407,6 +467,14 @@ mod parallel {
     unsafe impl Sync for OutPtr {}
     // SAFETY: as above; f32 is Send.
     unsafe impl Send for OutPtr {}
+
+    impl OutPtr {
+        /// The pointer (a method, so that closures capture the whole
+        /// `Sync` wrapper rather than its raw field).
+        fn get(&self) -> *mut f32 {
+            self.0
+        }
+    }
 
     /// Largest chunk: ~64 KiB of weights, a few microseconds of work — the
     /// most a chunk started by a thread that then gets preempted can hold
@@ -468,8 +536,70 @@ mod parallel {
             // is in bounds, and the chunks of a task cover disjoint row
             // ranges; the pool runs each chunk index exactly once and returns
             // only after all have finished, so no two live slices overlap.
-            let o = unsafe { core::slice::from_raw_parts_mut(out.0.add(rows.start), rows.len()) };
+            let o = unsafe { core::slice::from_raw_parts_mut(out.get().add(rows.start), rows.len()) };
             gemv_unchecked_shapes(kernels, &w.row_range(rows.clone()), x, o);
+        };
+        pool.run(chunks.len(), &run_chunk);
+    }
+
+    /// [`gemm`] with the rows split over `pool`'s threads (best kernel set).
+    /// Identical results to [`gemm`].
+    ///
+    /// # Panics
+    ///
+    /// As [`gemm`].
+    pub fn gemm_parallel(pool: &ThreadPool, w: &QuantMatrix<'_>, x: &QuantizedVector, out: &mut [f32]) {
+        gemm_parallel_with(pool, best(), w, x, out)
+    }
+
+    /// [`gemm_parallel`] with a chosen kernel set.
+    ///
+    /// Each chunk of rows computes all vectors into its own buffer, then
+    /// writes its columns of the `[T, rows]` output.
+    ///
+    /// # Panics
+    ///
+    /// As [`gemm`].
+    pub fn gemm_parallel_with(
+        pool: &ThreadPool,
+        kernels: &dyn Kernels,
+        w: &QuantMatrix<'_>,
+        x: &QuantizedVector,
+        out: &mut [f32],
+    ) {
+        let vectors = check_gemm_shapes(w, x, out);
+        if pool.threads() <= 1 || vectors == 0 {
+            return gemm_unchecked_shapes(kernels, w, x, out);
+        }
+        // Guided chunks over the work (weight bytes x vectors), as for GEMV.
+        let rows = w.rows();
+        let row_work = (w.byte_len() / rows.max(1)).max(1) * vectors;
+        let mut chunks = Vec::new();
+        let mut remaining = row_work * rows;
+        let mut r0 = 0;
+        while r0 < rows {
+            let target = (remaining / (2 * pool.threads())).clamp(MIN_CHUNK_BYTES, 4 * MAX_CHUNK_BYTES);
+            let n = (target / row_work).max(1).div_ceil(4) * 4;
+            let r1 = (r0 + n).min(rows);
+            remaining = remaining.saturating_sub((r1 - r0) * row_work);
+            chunks.push(r0..r1);
+            r0 = r1;
+        }
+        let out_ptr = OutPtr(out.as_mut_ptr());
+        let run_chunk = |c: usize| {
+            let r = chunks[c].clone();
+            let mut local = vec![0.0f32; vectors * r.len()];
+            gemm_unchecked_shapes(kernels, &w.row_range(r.clone()), x, &mut local);
+            for (t, vals) in local.chunks_exact(r.len()).enumerate() {
+                for (i, &v) in vals.iter().enumerate() {
+                    // SAFETY: `out` has `vectors * rows` floats and is
+                    // mutably borrowed for the whole call; `t * rows +
+                    // r.start + i` is in bounds, and chunks own disjoint row
+                    // ranges, so no two chunks write the same element; the
+                    // pool runs each chunk once and returns after all.
+                    unsafe { out_ptr.get().add(t * rows + r.start + i).write(v) };
+                }
+            }
         };
         pool.run(chunks.len(), &run_chunk);
     }

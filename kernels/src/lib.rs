@@ -50,8 +50,10 @@
 //!   format each weight type pairs with.
 //! - [`QuantMatrix`] (a borrowed `rows x cols` view of weight blocks),
 //!   [`QuantizedVector`] (an activation quantized to Q8_0, Q8_1 or Q8_K),
-//!   [`gemv`]; with `std`, [`ThreadPool`], [`gemv_parallel`] and
-//!   [`gemv_parallel_many`] (several products in one pool wake-up).
+//!   [`gemv`]; [`gemm`] for a batch of vectors (prefill: the weights are
+//!   read once per batch, results equal to [`gemv`] bit for bit); with
+//!   `std`, [`ThreadPool`], [`gemv_parallel`], [`gemv_parallel_many`]
+//!   (several products in one pool wake-up) and [`gemm_parallel`].
 //! - Dot products on block slices: [`dot_q4_0_q8_0`], [`dot_q4_1_q8_1`],
 //!   [`dot_q5_0_q8_0`], [`dot_q8_0_q8_0`], [`dot_q4k_q8k`], [`dot_q5k_q8k`],
 //!   [`dot_q6k_q8k`].
@@ -144,9 +146,9 @@ pub use dispatch::{
 };
 pub use error::Error;
 pub use f16::F16;
-pub use gemv::{gemv, gemv_with, QuantMatrix, QuantizedVector, WeightBlocks};
+pub use gemv::{gemm, gemm_with, gemv, gemv_with, QuantMatrix, QuantizedVector, WeightBlocks};
 #[cfg(feature = "std")]
-pub use gemv::{gemv_parallel, gemv_parallel_many, gemv_parallel_with, GemvTask};
+pub use gemv::{gemm_parallel, gemm_parallel_with, gemv_parallel, gemv_parallel_many, gemv_parallel_with, GemvTask};
 #[cfg(feature = "std")]
 pub use pool::ThreadPool;
 #[cfg(feature = "std")]

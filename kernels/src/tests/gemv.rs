@@ -181,3 +181,64 @@ fn parallel_is_identical() {
         assert_eq!((oa, ob), (ea, eb));
     }
 }
+
+/// Batched products equal the per-vector GEMV bit for bit, for every kernel
+/// set, format, and tile edge (rows and vector counts around 2 and 4).
+#[test]
+fn gemm_equals_gemv() {
+    for ty in QuantType::ALL {
+        let bw = ty.block_weights();
+        for rows in [0, 1, 2, 3, 5, 8] {
+            for vectors in [1, 2, 3, 4, 5, 9] {
+                for blocks in [1, 3] {
+                    let cols = blocks * bw;
+                    let c = make_case(ty, rows, cols, (rows * 7 + vectors * 3 + blocks) as u64);
+                    let w = QuantMatrix::from_bytes(ty, rows, cols, &c.bytes).unwrap();
+                    let mut gen = Gen::new(vectors as u64);
+                    let xs = gen.activations(vectors * cols);
+                    let xq = QuantizedVector::quantize(ty.activation(), &xs);
+                    for k in kernel_sets() {
+                        let mut batched = vec![f32::NAN; vectors * rows];
+                        crate::gemv::gemm_with(k, &w, &xq, &mut batched);
+                        for t in 0..vectors {
+                            let xt = QuantizedVector::quantize(ty.activation(), &xs[t * cols..(t + 1) * cols]);
+                            let mut single = vec![f32::NAN; rows];
+                            crate::gemv::gemv_with(k, &w, &xt, &mut single);
+                            assert_eq!(
+                                &batched[t * rows..(t + 1) * rows],
+                                &single[..],
+                                "{} {ty} {rows}x{cols} vector {t} of {vectors}",
+                                k.name()
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+#[test]
+fn gemm_parallel_is_identical() {
+    use crate::gemv::gemm_parallel_with;
+    use crate::pool::ThreadPool;
+    for threads in [2, 3] {
+        let pool = ThreadPool::new(threads);
+        for (ty, rows, cols, vectors) in
+            [(QuantType::Q4_1, 576, 576, 7), (QuantType::Q8_0, 301, 64, 3), (QuantType::Q6K, 37, 256, 5)]
+        {
+            let c = make_case(ty, rows, cols, 21);
+            let w = QuantMatrix::from_bytes(ty, rows, cols, &c.bytes).unwrap();
+            let xs = Gen::new(22).activations(vectors * cols);
+            let xq = QuantizedVector::quantize(ty.activation(), &xs);
+            for k in kernel_sets() {
+                let mut single = vec![0.0; rows * vectors];
+                crate::gemv::gemm_with(k, &w, &xq, &mut single);
+                let mut par = vec![f32::NAN; rows * vectors];
+                gemm_parallel_with(&pool, k, &w, &xq, &mut par);
+                assert_eq!(single, par, "{} {ty} threads {threads}", k.name());
+            }
+        }
+    }
+}

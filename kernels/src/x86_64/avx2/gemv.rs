@@ -15,8 +15,9 @@
 use core::arch::x86_64::*;
 
 use super::dot::{self, dot_i8, dot_u8, hsum, load32, nibbles, q4_0_bytes, q5_0_bytes};
-use crate::dispatch::check_gemv;
+use crate::dispatch::{check_gemm, check_gemv};
 use crate::quant::{BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1};
+use alloc::vec::Vec;
 
 /// Rows per group in the multi-row kernels.
 const R: usize = 4;
@@ -231,3 +232,218 @@ macro_rules! gemv_by_rows {
 gemv_by_rows!(gemv_q4k, BlockQ4K, BlockQ8K, dot::dot_q4k_q8k);
 gemv_by_rows!(gemv_q5k, BlockQ5K, BlockQ8K, dot::dot_q5k_q8k);
 gemv_by_rows!(gemv_q6k, BlockQ6K, BlockQ8K, dot::dot_q6k_q8k);
+
+// ---------------------------------------------------------------------------
+// Batched products (prefill): many activation vectors against one matrix.
+// ---------------------------------------------------------------------------
+//
+// A tile of 2 rows x 4 vectors: each weight block is unpacked once and used
+// against four activation blocks, and the two rows' weights stay in L1 while
+// the loop runs over every vector, so the matrix is read from memory once per
+// batch instead of once per token. Each (row, vector) pair keeps the
+// arithmetic of the GEMV kernels above — the same integer lanes, the same
+// `d_w * d_x` product, one FMA per block in block order, the same final
+// reduction — so a batched product equals the per-token GEMV bit for bit
+// (prefill and decode see identical numbers).
+
+/// Rows per tile.
+const TR: usize = 2;
+/// Vectors per tile.
+const TV: usize = 4;
+
+/// One tile of a batched product for formats whose value is `d * q`:
+/// `$bytes(block)` gives the weight block as signed bytes.
+macro_rules! gemm_d_only {
+    ($tile:ident, $gemm:ident, $w:ty, $a:ty, |$bx:ident| $bytes:expr) => {
+        /// `res[r][t] = row r · x_t` for `N <= 2` rows and `V <= 4` vectors.
+        ///
+        /// # Safety
+        ///
+        /// AVX2, FMA and F16C; `w.len() >= N * nb`, `x.len() >= V * nb`,
+        /// `dy.len() >= V * nb` (checked).
+        #[inline(always)]
+        #[allow(clippy::needless_range_loop)] // (row, vector) indices address the tile
+        unsafe fn $tile<const N: usize, const V: usize>(w: &[$w], x: &[$a], dy: &[f32], nb: usize) -> [[f32; V]; N] {
+            assert!(w.len() >= N * nb && x.len() >= V * nb && dy.len() >= V * nb);
+            let mut acc = [[_mm256_setzero_ps(); V]; N];
+            for b in 0..nb {
+                let mut q = [_mm256_setzero_si256(); N];
+                let mut heads = [0u32; 4];
+                for r in 0..N {
+                    // SAFETY: r < N, b < nb.
+                    let $bx = &*w.as_ptr().add(r * nb + b);
+                    q[r] = $bytes;
+                    heads[r] = header_d($bx);
+                }
+                let d = halves_x4(heads);
+                for t in 0..V {
+                    // SAFETY: t < V, b < nb.
+                    let y = load32(&(*x.as_ptr().add(t * nb + b)).qs);
+                    let scales = _mm256_mul_ps(d, _mm256_set1_ps(*dy.as_ptr().add(t * nb + b)));
+                    for r in 0..N {
+                        let p = dot_i8(q[r], y);
+                        let s = _mm256_permutevar8x32_ps(scales, _mm256_set1_epi32(2 * r as i32));
+                        acc[r][t] = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(p), acc[r][t]);
+                    }
+                }
+            }
+            let mut res = [[0.0f32; V]; N];
+            for r in 0..N {
+                for t in 0..V {
+                    res[r][t] = hsum(acc[r][t]);
+                }
+            }
+            res
+        }
+
+        /// `out[t * rows + r] = row r · x_t` (see the section comment).
+        ///
+        /// # Safety
+        ///
+        /// The CPU must support AVX2, FMA and F16C.
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub(crate) unsafe fn $gemm(w: &[$w], x: &[$a], nb: usize, out: &mut [f32]) {
+            let (rows, vectors) = check_gemm(w.len(), x.len(), nb, out.len());
+            let mut dy = Vec::with_capacity(x.len());
+            for b in x {
+                dy.push(dot::f16_to_f32(b.d));
+            }
+            gemm_tiles!(rows, vectors, nb, out, |N, V, r0, t0| $tile::<N, V>(
+                &w[r0 * nb..],
+                &x[t0 * nb..],
+                &dy[t0 * nb..],
+                nb
+            ));
+        }
+    };
+}
+
+/// Walks the tiles: rows outer (a row pair's weights are read once for the
+/// whole batch), vectors inner; edge tiles use smaller `N`, `V`.
+macro_rules! gemm_tiles {
+    ($rows:expr, $vectors:expr, $nb:expr, $out:expr, |$n:ident, $v:ident, $r0:ident, $t0:ident| $tile:expr) => {{
+        let (rows, vectors) = ($rows, $vectors);
+        let mut $r0 = 0;
+        while $r0 < rows {
+            let nr = TR.min(rows - $r0);
+            let mut $t0 = 0;
+            while $t0 < vectors {
+                let nv = TV.min(vectors - $t0);
+                macro_rules! run {
+                    ($nn:literal, $vv:literal) => {{
+                        const $n: usize = $nn;
+                        const $v: usize = $vv;
+                        let res = $tile;
+                        for (r, row) in res.iter().enumerate() {
+                            for (t, &val) in row.iter().enumerate() {
+                                $out[($t0 + t) * rows + $r0 + r] = val;
+                            }
+                        }
+                    }};
+                }
+                match (nr, nv) {
+                    (2, 4) => run!(2, 4),
+                    (2, 3) => run!(2, 3),
+                    (2, 2) => run!(2, 2),
+                    (2, _) => run!(2, 1),
+                    (_, 4) => run!(1, 4),
+                    (_, 3) => run!(1, 3),
+                    (_, 2) => run!(1, 2),
+                    (_, _) => run!(1, 1),
+                }
+                $t0 += nv;
+            }
+            $r0 += nr;
+        }
+    }};
+}
+
+gemm_d_only!(tile_q4_0, gemm_q4_0, BlockQ4_0, BlockQ8_0, |bx| q4_0_bytes(bx));
+gemm_d_only!(tile_q5_0, gemm_q5_0, BlockQ5_0, BlockQ8_0, |bx| q5_0_bytes(bx));
+gemm_d_only!(tile_q8_0, gemm_q8_0, BlockQ8_0, BlockQ8_0, |bx| load32(&bx.qs));
+
+/// Q4_1 tile: `res[r][t] = row r · x_t` for `N <= 2` rows, `V <= 4` vectors;
+/// `m_w s_x` summed per pair in block order, as the GEMV kernel does.
+///
+/// # Safety
+///
+/// AVX2, FMA and F16C; `w.len() >= N * nb`, `x.len() >= V * nb`, `dy` and
+/// `sy` at least `V * nb` (checked).
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // (row, vector) indices address the tile
+unsafe fn tile_q4_1<const N: usize, const V: usize>(
+    w: &[BlockQ4_1],
+    x: &[BlockQ8_1],
+    dy: &[f32],
+    sy: &[f32],
+    nb: usize,
+) -> [[f32; V]; N] {
+    assert!(w.len() >= N * nb && x.len() >= V * nb && dy.len() >= V * nb && sy.len() >= V * nb);
+    let mut acc = [[_mm256_setzero_ps(); V]; N];
+    for b in 0..nb {
+        let mut q = [_mm256_setzero_si256(); N];
+        let mut heads = [0u32; 4];
+        for r in 0..N {
+            // SAFETY: r < N, b < nb.
+            let bx = w.as_ptr().add(r * nb + b);
+            q[r] = nibbles(&(*bx).qs);
+            heads[r] = header_u32(bx);
+        }
+        // [d0, m0, d1, m1, …] converted at once (a full-register move, no
+        // merge into a live register).
+        let dm = halves_x4(heads);
+        for t in 0..V {
+            // SAFETY: t < V, b < nb.
+            let y = load32(&(*x.as_ptr().add(t * nb + b)).qs);
+            let scales = _mm256_mul_ps(dm, _mm256_set1_ps(*dy.as_ptr().add(t * nb + b)));
+            for r in 0..N {
+                let p = dot_u8(q[r], y);
+                let s = _mm256_permutevar8x32_ps(scales, _mm256_set1_epi32(2 * r as i32));
+                acc[r][t] = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(p), acc[r][t]);
+            }
+        }
+    }
+    // The offsets, in a separate pass (keeping 8 more scalar chains out of
+    // the main loop's registers), each summed in block order from zero as
+    // the GEMV kernel does.
+    let mut msum = [[0.0f32; V]; N];
+    for (r, ms) in msum.iter_mut().enumerate() {
+        for b in 0..nb {
+            // SAFETY: r < N, b < nb.
+            let m = dot::f16_to_f32((*w.as_ptr().add(r * nb + b)).m);
+            for (t, acc_m) in ms.iter_mut().enumerate() {
+                *acc_m += m * *sy.as_ptr().add(t * nb + b);
+            }
+        }
+    }
+    let mut res = [[0.0f32; V]; N];
+    for r in 0..N {
+        for t in 0..V {
+            res[r][t] = hsum(acc[r][t]) + msum[r][t];
+        }
+    }
+    res
+}
+
+/// `out[t * rows + r] = row r · x_t` for Q4_1 (see the section comment).
+///
+/// # Safety
+///
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn gemm_q4_1(w: &[BlockQ4_1], x: &[BlockQ8_1], nb: usize, out: &mut [f32]) {
+    let (rows, vectors) = check_gemm(w.len(), x.len(), nb, out.len());
+    let mut dy = Vec::with_capacity(x.len());
+    let mut sy = Vec::with_capacity(x.len());
+    for b in x {
+        dy.push(dot::f16_to_f32(b.d));
+        sy.push(dot::f16_to_f32(b.s));
+    }
+    gemm_tiles!(rows, vectors, nb, out, |N, V, r0, t0| tile_q4_1::<N, V>(
+        &w[r0 * nb..],
+        &x[t0 * nb..],
+        &dy[t0 * nb..],
+        &sy[t0 * nb..],
+        nb
+    ));
+}

@@ -133,6 +133,23 @@ impl Kernels for Avx2 {
         unsafe { gemv::gemv_q6k(w, x, out) }
     }
 
+    fn gemm_q4_0(&self, w: &[BlockQ4_0], x: &[BlockQ8_0], nb: usize, out: &mut [f32]) {
+        // SAFETY: see the impl comment.
+        unsafe { gemv::gemm_q4_0(w, x, nb, out) }
+    }
+    fn gemm_q4_1(&self, w: &[BlockQ4_1], x: &[BlockQ8_1], nb: usize, out: &mut [f32]) {
+        // SAFETY: see the impl comment.
+        unsafe { gemv::gemm_q4_1(w, x, nb, out) }
+    }
+    fn gemm_q5_0(&self, w: &[BlockQ5_0], x: &[BlockQ8_0], nb: usize, out: &mut [f32]) {
+        // SAFETY: see the impl comment.
+        unsafe { gemv::gemm_q5_0(w, x, nb, out) }
+    }
+    fn gemm_q8_0(&self, w: &[BlockQ8_0], x: &[BlockQ8_0], nb: usize, out: &mut [f32]) {
+        // SAFETY: see the impl comment.
+        unsafe { gemv::gemm_q8_0(w, x, nb, out) }
+    }
+
     fn apply_mask_f32(&self, logits: &mut [f32], mask: &[u32]) {
         // SAFETY: see the impl comment.
         unsafe { mask::apply_mask_f32(logits, mask) }
