@@ -9,6 +9,11 @@
 pub use formwork_grammar as grammar;
 pub use formwork_kernels as kernels;
 
+mod error;
+pub mod weights;
+
+pub use error::Error;
+
 /// The README's examples, compiled and run as doc tests.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

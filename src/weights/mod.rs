@@ -1,0 +1,20 @@
+//! Model files → named tensors and metadata.
+//!
+//! Where this sits: the first stage of the model side. A file's bytes (a
+//! memory map on native, bytes handed over by JavaScript in wasm32) are
+//! parsed into a validated header — metadata and tensor infos — from which
+//! the tokenizer reads its vocabulary and the model loader borrows each
+//! tensor's bytes without copying them.
+//!
+//! - [`gguf`]: llama.cpp's GGUF (versions 2 and 3), the format of the
+//!   default model. Parsing validates every field against the input's size
+//!   before use; see the module's "Input safety" section.
+//!
+//! The memory a model will need (weights plus KV cache for a context length)
+//! is known from the header alone: [`Gguf::memory_estimate`].
+
+pub mod gguf;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub use gguf::MappedGguf;
+pub use gguf::{Array, GgmlType, Gguf, KvCacheShape, MemoryEstimate, Strings, TensorInfo, Value};
