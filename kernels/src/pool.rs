@@ -20,6 +20,14 @@
 //!   chunks already *started* by a preempted thread, each a small fraction
 //!   of the job.
 //!
+//! - It backs off when the workers cannot help. If, over several jobs in a
+//!   row, the workers took less than half their share of the chunks (their
+//!   cores are busy with other work, or the jobs are too small to be worth
+//!   a wake-up), the next jobs run on the caller alone without waking
+//!   anyone; after a while the pool tries again. With a busy sibling core,
+//!   two threads then cost about what one does, instead of paying a wake-up
+//!   and a possible wait for a preempted worker on every job.
+//!
 //! The price is the wake-up latency of a sleeping thread (microseconds),
 //! paid once per job: batch products that share an input into one job
 //! ([`crate::gemv_parallel_many`]).
@@ -27,7 +35,7 @@
 //! Platforms without threads (wasm32 without atomics): spawning fails, the
 //! pool has no workers, and `run` executes every chunk on the caller.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::thread::{self, JoinHandle, Thread};
@@ -46,6 +54,8 @@ struct Job {
     next: AtomicUsize,
     /// Chunks finished.
     done: AtomicUsize,
+    /// Chunks finished by workers (not the caller): the back-off signal.
+    by_workers: AtomicUsize,
     panicked: AtomicBool,
     /// Woken when the last chunk finishes.
     caller: Thread,
@@ -61,7 +71,7 @@ unsafe impl Sync for Job {}
 impl Job {
     /// Claims and runs chunks until none is left. Returns without touching
     /// `f` when the job is exhausted.
-    fn work(&self) {
+    fn work(&self, is_worker: bool) {
         loop {
             let c = self.next.fetch_add(1, Ordering::Relaxed);
             if c >= self.n_chunks {
@@ -73,6 +83,9 @@ impl Job {
             let f = unsafe { &*self.f };
             if catch_unwind(AssertUnwindSafe(|| f(c))).is_err() {
                 self.panicked.store(true, Ordering::Relaxed);
+            }
+            if is_worker {
+                self.by_workers.fetch_add(1, Ordering::Relaxed);
             }
             // Release: the chunk's writes happen-before the caller's Acquire
             // load that sees the final count.
@@ -109,7 +122,17 @@ pub struct ThreadPool {
     /// Serializes `run` calls; a `run` that finds it taken (another thread's
     /// job, or a `run` from inside a chunk) executes inline instead.
     running: Mutex<()>,
+    /// Consecutive jobs in which the workers took less than their share.
+    misses: AtomicUsize,
+    /// Jobs still to run on the caller alone before trying the workers again.
+    skip: AtomicUsize,
 }
+
+/// Jobs in a row with the workers below their share before backing off.
+const MISSES_BEFORE_BACKOFF: usize = 8;
+/// Jobs run on the caller alone after backing off (a few decode steps'
+/// worth of matrix products) before trying the workers again.
+const BACKOFF_JOBS: usize = 256;
 
 impl core::fmt::Debug for ThreadPool {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -139,7 +162,7 @@ impl ThreadPool {
                 Err(_) => break,
             }
         }
-        ThreadPool { shared, workers, running: Mutex::new(()) }
+        ThreadPool { shared, workers, running: Mutex::new(()), misses: AtomicUsize::new(0), skip: AtomicUsize::new(0) }
     }
 
     /// Threads that run a job, the caller included.
@@ -159,17 +182,17 @@ impl ThreadPool {
     /// # Panics
     ///
     /// If any call panics: the panic is caught, the other chunks still run,
-    /// and `run` panics once all have finished (the panic hook has already
-    /// printed the original message).
+    /// and `run` panics once all have finished (with the original payload
+    /// when the job ran on the caller alone; otherwise with a new message,
+    /// the panic hook having printed the original).
     pub fn run(&self, n_chunks: usize, f: &(dyn Fn(usize) + Sync)) {
         if n_chunks == 0 {
             return;
         }
         let _guard = match self.running.try_lock() {
-            Ok(g) if !self.workers.is_empty() && n_chunks > 1 => g,
+            Ok(g) if !self.workers.is_empty() && n_chunks > 1 && !self.backing_off() => g,
             Ok(_) | Err(TryLockError::WouldBlock) | Err(TryLockError::Poisoned(_)) => {
-                (0..n_chunks).for_each(f);
-                return;
+                return run_inline(n_chunks, f);
             }
         };
         // SAFETY: only the lifetime is erased (same fat-pointer layout). The
@@ -182,6 +205,7 @@ impl ThreadPool {
             n_chunks,
             next: AtomicUsize::new(0),
             done: AtomicUsize::new(0),
+            by_workers: AtomicUsize::new(0),
             panicked: AtomicBool::new(false),
             caller: thread::current(),
         });
@@ -194,7 +218,7 @@ impl ThreadPool {
 
         // Work alongside the workers. `Job::work` catches panics, so we
         // always reach the wait.
-        job.work();
+        job.work(false);
         while job.done.load(Ordering::Acquire) < n_chunks {
             // A chunk is still running on a worker: sleep until the worker
             // that finishes the last one unparks us (spurious wake-ups just
@@ -202,8 +226,44 @@ impl ThreadPool {
             thread::park();
         }
         lock(&self.shared.state).job = None;
+        self.record(job.by_workers.load(Ordering::Relaxed), n_chunks);
         if job.panicked.load(Ordering::Relaxed) {
             panic!("a ThreadPool chunk panicked");
+        }
+    }
+}
+
+/// Runs every chunk on the calling thread, with the same panic contract as
+/// the parallel path: all chunks run, then the first panic is resumed.
+fn run_inline(n_chunks: usize, f: &(dyn Fn(usize) + Sync)) {
+    let mut first_panic = None;
+    for c in 0..n_chunks {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(c))) {
+            first_panic.get_or_insert(payload);
+        }
+    }
+    if let Some(payload) = first_panic {
+        resume_unwind(payload);
+    }
+}
+
+impl ThreadPool {
+    /// Whether to run this job on the caller alone (see the module doc);
+    /// counts the job against the back-off period.
+    pub(crate) fn backing_off(&self) -> bool {
+        self.skip.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| s.checked_sub(1)).is_ok()
+    }
+
+    /// Updates the back-off state after a job in which the workers finished
+    /// `by_workers` of `n_chunks` chunks. Their fair share is
+    /// `n_chunks * workers / threads`; less than half of it is a miss.
+    pub(crate) fn record(&self, by_workers: usize, n_chunks: usize) {
+        let helped = 2 * by_workers * self.threads() >= n_chunks * self.workers.len();
+        if helped {
+            self.misses.store(0, Ordering::Relaxed);
+        } else if self.misses.fetch_add(1, Ordering::Relaxed) + 1 >= MISSES_BEFORE_BACKOFF {
+            self.misses.store(0, Ordering::Relaxed);
+            self.skip.store(BACKOFF_JOBS, Ordering::Relaxed);
         }
     }
 }
@@ -223,7 +283,7 @@ fn worker_loop(shared: &Shared) {
             st.job.clone()
         };
         if let Some(job) = job {
-            job.work();
+            job.work(true);
         }
     }
 }

@@ -92,3 +92,35 @@ fn uneven_chunks() {
     });
     assert_eq!(sum.load(Ordering::Relaxed), 199 * 200 / 2);
 }
+
+/// The back-off policy: eight jobs in a row where the workers took less
+/// than half their share send the next 256 jobs to the caller alone; a job
+/// where they helped resets the count.
+#[test]
+fn backs_off_when_workers_do_not_help() {
+    let pool = ThreadPool::new(2);
+    if pool.threads() < 2 {
+        return; // no threads on this platform
+    }
+    // 2 threads, 1 worker: fair share of 100 chunks is 50; half of it 25.
+    for _ in 0..7 {
+        pool.record(10, 100);
+    }
+    pool.record(30, 100); // helped: resets
+    for _ in 0..7 {
+        pool.record(0, 100);
+    }
+    assert!(!pool.backing_off());
+    pool.record(24, 100); // the eighth miss in a row
+    let skipped = (0..300).filter(|_| pool.backing_off()).count();
+    assert_eq!(skipped, 256);
+    // Jobs still complete while backing off.
+    pool.record(0, 1);
+    let n = AtomicUsize::new(0);
+    for _ in 0..10 {
+        pool.run(16, &|_| {
+            n.fetch_add(1, Ordering::Relaxed);
+        });
+    }
+    assert_eq!(n.load(Ordering::Relaxed), 160);
+}
