@@ -103,6 +103,8 @@ pub struct Matcher {
     pending: bool,
     frames: Vec<Frame>,
     tokens: Vec<TokMark>,
+    /// The state before anything was consumed.
+    initial: Frame,
     stopped: bool,
     error: Option<Error>,
     scratch: Vec<u32>,
@@ -141,6 +143,22 @@ fn advance(
     b: u8,
 ) -> Result<Option<(LexState, bool)>, Error> {
     let rows = chart.num_rows();
+    let r = advance_inner(g, chart, lexer, scratch, lex, b, rows);
+    if r.is_err() {
+        chart.truncate(rows);
+    }
+    r
+}
+
+fn advance_inner(
+    g: &Inner,
+    chart: &mut Chart,
+    lexer: &mut LexerCache,
+    scratch: &mut Vec<u32>,
+    lex: LexState,
+    b: u8,
+    rows: usize,
+) -> Result<Option<(LexState, bool)>, Error> {
     let mut n = lexer.step(lex, b, &g.terms, &g.limits)?;
     if n == LEX_DEAD {
         if lexer.accepting(lex).is_empty() {
@@ -191,6 +209,7 @@ impl Matcher {
             pending: false,
             frames: Vec::new(),
             tokens: Vec::new(),
+            initial: Frame { rows: 1, lex, pending: false },
             stopped: false,
             error: None,
             scratch,
@@ -208,9 +227,7 @@ impl Matcher {
     pub fn reset(&mut self) -> Result<(), Error> {
         self.error = None;
         self.stopped = false;
-        if let Some(f) = self.frames.first().copied() {
-            self.restore(0, f);
-        }
+        self.restore(0, self.initial);
         self.tokens.clear();
         Ok(())
     }
@@ -278,7 +295,8 @@ impl Matcher {
         if self.stopped {
             return Ok(true);
         }
-        self.accepting_now()
+        let r = self.accepting_now();
+        self.fail_on_error(r)
     }
 
     fn accepting_now(&mut self) -> Result<bool, Error> {
@@ -304,7 +322,9 @@ impl Matcher {
     pub fn is_stopped(&mut self) -> Result<bool, Error> {
         self.check()?;
         self.chart.items_created = 0;
-        Ok(self.stopped || (self.lex == LEX_DEAD && self.accepting_now()?))
+        let r = self.accepting_now();
+        let accepting = self.fail_on_error(r)?;
+        Ok(self.stopped || (self.lex == LEX_DEAD && accepting))
     }
 
     /// Consumes a token; an error if the grammar does not allow it, after
@@ -340,6 +360,22 @@ impl Matcher {
     pub fn try_consume_token(&mut self, t: TokenId) -> Result<bool, Error> {
         self.check()?;
         self.chart.items_created = 0;
+        let r = self.try_consume_token_inner(t);
+        self.fail_on_error(r)
+    }
+
+    /// Records an error as the matcher's error state (the state itself was
+    /// left as before the failed call).
+    fn fail_on_error<T>(&mut self, r: Result<T, Error>) -> Result<T, Error> {
+        if let Err(e) = &r {
+            if self.error.is_none() && !matches!(e.kind(), ErrorKind::TokenOutOfRange { .. }) {
+                self.error = Some(e.clone());
+            }
+        }
+        r
+    }
+
+    fn try_consume_token_inner(&mut self, t: TokenId) -> Result<bool, Error> {
         let vocab = self.g.inner.vocab.clone();
         if t as usize >= vocab.len() {
             return Err(Error::new(ErrorKind::TokenOutOfRange { token: t, vocab_size: vocab.len() }));
@@ -372,6 +408,11 @@ impl Matcher {
     pub fn try_consume_bytes(&mut self, bytes: &[u8]) -> Result<bool, Error> {
         self.check()?;
         self.chart.items_created = 0;
+        let r = self.try_consume_bytes_inner(bytes);
+        self.fail_on_error(r)
+    }
+
+    fn try_consume_bytes_inner(&mut self, bytes: &[u8]) -> Result<bool, Error> {
         if self.stopped {
             return Ok(false);
         }
@@ -419,12 +460,12 @@ impl Matcher {
             return Ok(());
         }
         self.chart.items_created = 0;
+        let rows = self.chart.num_rows();
         let r = self.mask_inner(&g, mask);
-        if let Err(e) = r {
-            self.error = Some(e.clone());
-            return Err(e);
-        }
-        if self.accepting_now()? {
+        self.chart.truncate(rows);
+        self.fail_on_error(r)?;
+        let r = self.accepting_now();
+        if self.fail_on_error(r)? {
             for &t in g.vocab.eos() {
                 mask[t as usize / 32] |= 1 << (t % 32);
             }
@@ -691,18 +732,23 @@ impl Matcher {
             return Ok(out);
         }
         let start = self.frames.len();
+        let snapshot = Frame { rows: self.chart.num_rows() as u32, lex: self.lex, pending: self.pending };
         let g = self.g.inner.clone();
+        let r = self.forced_bytes_inner(&g, &mut out);
+        self.restore(start, snapshot);
+        self.fail_on_error(r)?;
+        Ok(out)
+    }
+
+    fn forced_bytes_inner(&mut self, g: &Inner, out: &mut Vec<u8>) -> Result<(), Error> {
         while out.len() < g.limits.max_forced_bytes && !self.accepting_now()? {
-            let Some(b) = self.only_next_byte(&g)? else { break };
+            let Some(b) = self.only_next_byte(g)? else { break };
             if !self.consume_byte(b)? {
                 break;
             }
             out.push(b);
         }
-        if let Some(f) = self.frames.get(start).copied() {
-            self.restore(start, f);
-        }
-        Ok(out)
+        Ok(())
     }
 
     /// The single byte that may come next, if exactly one may.
