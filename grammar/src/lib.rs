@@ -21,8 +21,8 @@
 //!
 //! * [`Vocabulary`]: token id -> bytes, special and EOS tokens (plain data).
 //! * [`ir::Grammar`]: the grammar IR; build it with a front-end — [`regex`],
-//!   [`choices`], [`gbnf::parse`], [`lark::parse`] — or by hand with
-//!   [`ir::GrammarBuilder`].
+//!   [`choices`], [`gbnf::parse`], [`lark::parse`], [`json_schema::compile`]
+//!   — or by hand with [`ir::GrammarBuilder`].
 //! * [`CompiledGrammar`]: a grammar compiled for one vocabulary; immutable,
 //!   `Send + Sync`, cheap to clone.
 //! * [`Matcher`]: per-sequence state. `compute_mask` -> sample -> `consume_token`.
@@ -76,6 +76,8 @@ mod compiled;
 mod error;
 pub mod gbnf;
 pub mod ir;
+#[cfg(feature = "json-schema")]
+pub mod json_schema;
 pub mod lark;
 mod lexer;
 mod limits;

@@ -1,0 +1,74 @@
+//! Options of the JSON Schema compiler.
+
+/// How a keyword that cannot be enforced exactly is handled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Refuse the schema with an error naming the keyword and its JSON
+    /// pointer (the default).
+    #[default]
+    Strict,
+    /// Apply a documented *sound* approximation instead and report a
+    /// [`Warning`](super::Warning): the grammar may allow fewer values than
+    /// the schema (never more), so every output still validates. Where no
+    /// sound approximation exists the schema is still refused.
+    Lenient,
+}
+
+/// Whitespace between JSON tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Whitespace {
+    /// What JSON allows (space, tab, newline, carriage return) between any two
+    /// tokens, at most `max_run` bytes in a row. None before the first or
+    /// after the last token.
+    Flexible {
+        /// Longest whitespace run allowed between two tokens.
+        max_run: u32,
+    },
+    /// No whitespace at all: `{"a":1,"b":[true,null]}`.
+    Compact,
+}
+
+impl Default for Whitespace {
+    fn default() -> Self {
+        Whitespace::Flexible { max_run: 32 }
+    }
+}
+
+/// Options for [`compile`](super::compile).
+///
+/// ```
+/// use formwork_grammar::json_schema::{JsonSchemaOptions, Mode, Whitespace};
+/// let opts = JsonSchemaOptions { whitespace: Whitespace::Compact, ..JsonSchemaOptions::default() };
+/// assert_eq!(opts.mode, Mode::Strict);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JsonSchemaOptions {
+    /// Strict (default) or lenient.
+    pub mode: Mode,
+    /// Flexible (default, runs of at most 32) or compact whitespace.
+    pub whitespace: Whitespace,
+    /// Whether an object schema without `additionalProperties` (and without
+    /// `unevaluatedProperties`) allows properties it does not declare, as
+    /// JSON Schema says. Default `true`. `false` is a narrowing that keeps
+    /// outputs valid (extra properties are simply never produced), useful to
+    /// keep a model from inventing keys.
+    pub allow_extra_properties: bool,
+    /// Bound on the branches an intersection (`allOf` over `anyOf`s) may
+    /// expand to. Default 64.
+    pub max_branches: usize,
+    /// Bound on how deep the compiler follows schemas (nesting and `$ref`
+    /// inlining). Default 64.
+    pub max_depth: usize,
+}
+
+impl Default for JsonSchemaOptions {
+    fn default() -> Self {
+        JsonSchemaOptions {
+            mode: Mode::Strict,
+            whitespace: Whitespace::default(),
+            allow_extra_properties: true,
+            max_branches: 64,
+            max_depth: 64,
+        }
+    }
+}
