@@ -5,7 +5,10 @@
 //! matcher (`try_consume_token`, undone with `rollback(1)` when it succeeds).
 //! The two must agree bit for bit, EOS and special tokens included.
 
-use formwork_grammar::{Error, ErrorKind, Matcher, TokenId, Vocabulary};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use formwork_grammar::{Error, Matcher, TokenId, Vocabulary};
 
 /// Whether token `t` is set in `mask`.
 pub fn bit(mask: &[u32], t: TokenId) -> bool {
@@ -25,28 +28,111 @@ pub fn allowed(mask: &[u32], vocab_len: usize) -> Vec<TokenId> {
 /// The mask the matcher's state should produce, found by trying every token.
 ///
 /// Each token is tried on a copy of `m` (a token that is accepted is undone
-/// with `rollback(1)` before the next one). The matcher counts the Earley
-/// items created towards `max_items_per_step` from one `compute_mask` to the
-/// next, across any number of `try_consume_token` calls (see
-/// `repro::items_limit_accumulates_across_consumes`), so when the copy hits
-/// that limit the token is retried once on a fresh copy; a second failure is
-/// a real error.
-pub fn oracle_mask(m: &Matcher) -> Result<Vec<u32>, Error> {
+/// with `rollback(1)` before the next one). Vocabularies of more than
+/// [`PRUNE_ABOVE`] tokens use [`oracle_mask_pruned`].
+pub fn oracle_mask(m: &Matcher) -> Result<Vec<u32>, String> {
+    if m.grammar().vocab().len() > PRUNE_ABOVE {
+        return oracle_mask_pruned(m);
+    }
+    let e = |e: Error| format!("try_consume_token failed: {e}");
     let mut w = m.clone();
     let n = w.grammar().vocab().len();
     let mut mask = vec![0u32; w.grammar().mask_words()];
     for t in 0..n as TokenId {
-        let ok = match w.try_consume_token(t) {
-            Ok(ok) => ok,
-            Err(e) if matches!(e.kind(), ErrorKind::Limit { limit: "max_items_per_step", .. }) => {
-                w = m.clone();
-                w.try_consume_token(t)?
-            }
-            Err(e) => return Err(e),
-        };
-        if ok {
+        if w.try_consume_token(t).map_err(&e)? {
             set_bit(&mut mask, t);
-            w.rollback(1)?;
+            w.rollback(1).map_err(&e)?;
+        }
+    }
+    Ok(mask)
+}
+
+/// Above this many tokens the oracle prunes by prefixes.
+pub const PRUNE_ABOVE: usize = 10_000;
+
+/// The non-special tokens of a vocabulary sorted by their bytes, with the
+/// bytes laid out contiguously in that order (so a walk over them reads
+/// memory sequentially).
+struct Sorted {
+    ids: Vec<TokenId>,
+    /// `bytes[offsets[i]..offsets[i + 1]]` are the bytes of `ids[i]`.
+    offsets: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl Sorted {
+    fn get(&self, i: usize) -> &[u8] {
+        &self.bytes[self.offsets[i]..self.offsets[i + 1]]
+    }
+}
+
+/// [`Sorted`] for a vocabulary, cached (the large vocabularies are statics).
+fn sorted(vocab: &Vocabulary) -> Arc<Sorted> {
+    static CACHE: OnceLock<Mutex<HashMap<(usize, usize), Arc<Sorted>>>> = OnceLock::new();
+    let key = (vocab as *const Vocabulary as usize, vocab.len());
+    let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    cache
+        .entry(key)
+        .or_insert_with(|| {
+            let mut ids: Vec<TokenId> = (0..vocab.len() as TokenId).filter(|&t| !vocab.is_special(t)).collect();
+            ids.sort_by(|&a, &b| vocab.token_bytes(a).cmp(vocab.token_bytes(b)));
+            let mut offsets = vec![0];
+            let mut bytes = Vec::new();
+            for &t in &ids {
+                bytes.extend_from_slice(vocab.token_bytes(t));
+                offsets.push(bytes.len());
+            }
+            Arc::new(Sorted { ids, offsets, bytes })
+        })
+        .clone()
+}
+
+/// [`oracle_mask`] for large vocabularies: still one `try_consume_token` per
+/// token, except that a token whose bytes extend a refused token's bytes is
+/// refused without trying — consuming is byte by byte, so a refused prefix
+/// cannot become acceptable by appending bytes. Tokens are visited in byte
+/// order so the refused prefixes form a stack. One inferred refusal in 64 is
+/// tried anyway, so a matcher that broke that rule would still be caught.
+/// Special tokens (EOS included) are always tried.
+pub fn oracle_mask_pruned(m: &Matcher) -> Result<Vec<u32>, String> {
+    let e = |e: Error| format!("try_consume_token failed: {e}");
+    let mut w = m.clone();
+    let vocab = m.grammar().vocab();
+    let mut mask = vec![0u32; w.grammar().mask_words()];
+    for t in (0..vocab.len() as TokenId).filter(|&t| vocab.is_special(t)) {
+        if w.try_consume_token(t).map_err(&e)? {
+            set_bit(&mut mask, t);
+            w.rollback(1).map_err(&e)?;
+        }
+    }
+    let sorted = sorted(vocab);
+    // indexes (into `sorted`) of refused tokens, each a prefix of the next
+    let mut refused: Vec<usize> = Vec::new();
+    let mut inferred = 0usize;
+    for (i, &t) in sorted.ids.iter().enumerate() {
+        let b = sorted.get(i);
+        while let Some(&p) = refused.last() {
+            if b.starts_with(sorted.get(p)) {
+                break;
+            }
+            refused.pop();
+        }
+        if let Some(&p) = refused.last() {
+            inferred += 1;
+            if inferred % 64 == 0 && w.try_consume_token(t).map_err(&e)? {
+                return Err(format!(
+                    "prefix closure broken: {} is refused but {} is accepted",
+                    show_token(vocab, sorted.ids[p]),
+                    show_token(vocab, t)
+                ));
+            }
+            continue;
+        }
+        if w.try_consume_token(t).map_err(&e)? {
+            set_bit(&mut mask, t);
+            w.rollback(1).map_err(&e)?;
+        } else {
+            refused.push(i);
         }
     }
     Ok(mask)
@@ -61,7 +147,7 @@ pub fn show_token(vocab: &Vocabulary, t: TokenId) -> String {
 /// `Err` describes the difference.
 pub fn check_mask_against_oracle(m: &mut Matcher) -> Result<(), String> {
     let got = m.compute_mask_vec().map_err(|e| format!("compute_mask failed: {e}"))?;
-    let want = oracle_mask(m).map_err(|e| format!("oracle (try_consume_token) failed: {e}"))?;
+    let want = oracle_mask(m).map_err(|e| format!("oracle: {e}"))?;
     compare_masks(m.grammar().vocab(), &got, &want)
 }
 
