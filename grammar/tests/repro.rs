@@ -165,3 +165,102 @@ fn failed_forced_bytes_leaves_the_matcher_unchanged() {
         assert!(m.try_consume_token(b'a' as u32).unwrap(), "`a` refused after a failed forced_bytes()");
     }
 }
+
+/// Whether the schema's grammar accepts each string (byte vocabulary).
+#[cfg(feature = "json-schema")]
+fn schema_accepts(schema: &str, strings: &[&str]) -> Vec<(String, bool)> {
+    use formwork_grammar::json_schema::{from_str, JsonSchemaOptions};
+    let (g, _) = from_str(schema, &JsonSchemaOptions::default()).unwrap();
+    let c = CompiledGrammar::new(&g, Arc::new(Vocabulary::bytes()), Limits::default()).unwrap();
+    strings
+        .iter()
+        .map(|s| {
+            let mut m = c.matcher().unwrap();
+            (s.to_string(), m.try_consume_bytes(s.as_bytes()).unwrap() && m.is_accepting().unwrap())
+        })
+        .collect()
+}
+
+/// JSON numbers in a schema are arbitrary-precision decimals, but the
+/// compiler reads them as `f64` (serde_json without `arbitrary_precision`)
+/// and writes the bound back with `f64`'s shortest round-trip decimal:
+/// `maximum: 18446744073709551616` (2^64, exact in `f64`) becomes
+/// `18446744073709552000`, so 18446744073709551617 ..= 18446744073709552000
+/// are accepted. Same class: `maximum: 12345678901234567890123` accepts
+/// 12345678901234567890124; `minimum: -18446744073709551617` accepts
+/// -18446744073709551618.
+#[cfg(feature = "json-schema")]
+#[test]
+fn schema_integer_bound_beyond_u64_is_exact() {
+    let got = schema_accepts(
+        r#"{"type": "integer", "maximum": 18446744073709551616}"#,
+        &["18446744073709551616", "18446744073709551617", "18446744073709552000"],
+    );
+    let want: Vec<(String, bool)> =
+        [("18446744073709551616", true), ("18446744073709551617", false), ("18446744073709552000", false)]
+            .iter()
+            .map(|&(s, b)| (s.to_string(), b))
+            .collect();
+    assert_eq!(got, want);
+}
+
+/// The same `f64` reading makes `enum`/`const` values wrong both ways: for
+/// `enum: [18446744073709551617]` the grammar refuses the one valid value and
+/// accepts `18446744073709552000` instead; for `const: 0.30000000000000001`
+/// it accepts `0.3` and refuses `0.30000000000000001`.
+#[cfg(feature = "json-schema")]
+#[test]
+fn schema_enum_and_const_numbers_are_exact() {
+    assert_eq!(
+        schema_accepts(r#"{"enum": [18446744073709551617]}"#, &["18446744073709551617", "18446744073709552000"]),
+        [("18446744073709551617".to_string(), true), ("18446744073709552000".to_string(), false)]
+    );
+    assert_eq!(
+        schema_accepts(r#"{"const": 0.30000000000000001}"#, &["0.30000000000000001", "0.3"]),
+        [("0.30000000000000001".to_string(), true), ("0.3".to_string(), false)]
+    );
+}
+
+/// Decimal bounds with more digits than `f64` keeps are rounded the same
+/// way, in the unsound direction half of the time: `minimum:
+/// 0.30000000000000001` accepts `0.3`, `maximum: 0.29999999999999999`
+/// accepts `0.3`.
+#[cfg(feature = "json-schema")]
+#[test]
+fn schema_decimal_bounds_are_exact() {
+    assert_eq!(
+        schema_accepts(r#"{"type": "number", "minimum": 0.30000000000000001}"#, &["0.3"]),
+        [("0.3".to_string(), false)]
+    );
+    assert_eq!(
+        schema_accepts(r#"{"type": "number", "maximum": 0.29999999999999999}"#, &["0.3"]),
+        [("0.3".to_string(), false)]
+    );
+}
+
+/// Every JSON Schema string with a length bound or a `pattern` fails to
+/// compile: `{"type": "string", "maxLength": 3}` gives "invalid regex in
+/// lexeme `string:…`: error building NFA". The string lexeme intersects the
+/// JSON string syntax with byte-mode parts (`(?s-u:[\x20\x21\x23-…])`) that
+/// can match bytes above 0x7F, and `Dfa::from_regex` builds with
+/// regex-syntax in UTF-8 mode, which refuses such patterns (any declared
+/// lexeme `(?-u:\xC3\xA9)` fails the same way; `(?-u:[\x20-\x7f])` works).
+/// The message also hides the cause (regex-syntax's "pattern can match
+/// invalid UTF-8").
+#[cfg(feature = "json-schema")]
+#[test]
+fn schema_string_with_length_or_pattern_compiles() {
+    use formwork_grammar::json_schema::{from_str, JsonSchemaOptions};
+    let mut fails = Vec::new();
+    for schema in [
+        r#"{"type": "string", "maxLength": 3}"#,
+        r#"{"type": "string", "minLength": 1}"#,
+        r#"{"type": "string", "pattern": "^[a-c]+$"}"#,
+    ] {
+        let (g, _) = from_str(schema, &JsonSchemaOptions::default()).unwrap();
+        if let Err(e) = CompiledGrammar::new(&g, Arc::new(Vocabulary::bytes()), Limits::default()) {
+            fails.push(format!("{schema}: {e}"));
+        }
+    }
+    assert!(fails.is_empty(), "{}", fails.join("\n"));
+}

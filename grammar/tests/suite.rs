@@ -46,6 +46,11 @@ struct RawCase {
     gbnf_file: Option<String>,
     lark: Option<String>,
     lark_file: Option<String>,
+    /// A JSON Schema, as JSON text.
+    schema: Option<String>,
+    schema_file: Option<String>,
+    #[serde(default)]
+    schema_options: SchemaOptions,
     #[serde(default)]
     accept: Vec<String>,
     #[serde(default)]
@@ -54,6 +59,9 @@ struct RawCase {
     incomplete: Vec<String>,
     #[serde(default)]
     forced: Vec<Forced>,
+    /// The shape must be refused (parse or compile error) with a message
+    /// containing this text.
+    error: Option<String>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -61,6 +69,18 @@ struct RawCase {
 struct Forced {
     after: String,
     bytes: String,
+}
+
+/// Options for `schema` cases (defaults: strict, flexible whitespace with
+/// runs of at most 32, extra properties allowed).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SchemaOptions {
+    /// `"strict"` or `"lenient"`.
+    mode: Option<String>,
+    /// Longest whitespace run; 0 means compact.
+    max_ws_run: Option<u32>,
+    allow_extra_properties: Option<bool>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -115,6 +135,10 @@ fn load_cases(failures: &mut Vec<String>) -> Vec<Case> {
             if !full_name.contains(&filter) {
                 continue;
             }
+            if (raw.schema.is_some() || raw.schema_file.is_some()) && !cfg!(feature = "json-schema") {
+                eprintln!("NOT RUN: {full_name} needs the `json-schema` feature");
+                continue;
+            }
             let grammar = build_grammar(&raw, &dir);
             cases.push(Case { full_name, raw, grammar });
         }
@@ -124,11 +148,15 @@ fn load_cases(failures: &mut Vec<String>) -> Vec<Case> {
 
 fn build_grammar(c: &RawCase, dir: &Path) -> Result<Grammar, String> {
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).map_err(|e| format!("cannot read {f}: {e}"));
-    let shapes = [&c.regex, &c.gbnf, &c.gbnf_file, &c.lark, &c.lark_file].iter().filter(|s| s.is_some()).count()
+    let shapes = [&c.regex, &c.gbnf, &c.gbnf_file, &c.lark, &c.lark_file, &c.schema, &c.schema_file]
+        .iter()
+        .filter(|s| s.is_some())
+        .count()
         + c.choices.is_some() as usize;
     if shapes != 1 {
         return Err(format!(
-            "a case needs exactly one of regex, choices, gbnf, gbnf_file, lark, lark_file ({shapes} given)"
+            "a case needs exactly one of regex, choices, gbnf, gbnf_file, lark, lark_file, schema, schema_file \
+             ({shapes} given)"
         ));
     }
     let r = if let Some(re) = &c.regex {
@@ -143,6 +171,10 @@ fn build_grammar(c: &RawCase, dir: &Path) -> Result<Grammar, String> {
         return parse_lark(src);
     } else if let Some(f) = &c.lark_file {
         return parse_lark(&read(f)?);
+    } else if let Some(text) = &c.schema {
+        return compile_schema(text, &c.schema_options);
+    } else if let Some(f) = &c.schema_file {
+        return compile_schema(&read(f)?, &c.schema_options);
     } else {
         unreachable!("exactly one shape")
     };
@@ -151,6 +183,31 @@ fn build_grammar(c: &RawCase, dir: &Path) -> Result<Grammar, String> {
 
 fn parse_lark(src: &str) -> Result<Grammar, String> {
     formwork_grammar::lark::parse(src).map_err(|e| format!("the shape does not parse: {e}"))
+}
+
+#[cfg(feature = "json-schema")]
+fn compile_schema(text: &str, o: &SchemaOptions) -> Result<Grammar, String> {
+    use formwork_grammar::json_schema::{from_str, JsonSchemaOptions, Mode, Whitespace};
+    let mut opts = JsonSchemaOptions::default();
+    match o.mode.as_deref() {
+        None | Some("strict") => {}
+        Some("lenient") => opts.mode = Mode::Lenient,
+        Some(m) => return Err(format!("schema_options.mode must be \"strict\" or \"lenient\", not {m:?}")),
+    }
+    match o.max_ws_run {
+        None => {}
+        Some(0) => opts.whitespace = Whitespace::Compact,
+        Some(n) => opts.whitespace = Whitespace::Flexible { max_run: n },
+    }
+    if let Some(x) = o.allow_extra_properties {
+        opts.allow_extra_properties = x;
+    }
+    from_str(text, &opts).map(|(g, _warnings)| g).map_err(|e| format!("the schema does not compile: {e}"))
+}
+
+#[cfg(not(feature = "json-schema"))]
+fn compile_schema(_text: &str, _o: &SchemaOptions) -> Result<Grammar, String> {
+    Err("schema cases need the `json-schema` feature".into())
 }
 
 /// How thoroughly a vocabulary is exercised.
@@ -304,6 +361,19 @@ enum Expect {
 
 fn run_case(case: &Case, tv: &TestVocab, policy: Policy, specials: &[TokenId], stats: &mut Stats) -> Vec<String> {
     let mut fails = Vec::new();
+    if let Some(want) = &case.raw.error {
+        let got = match &case.grammar {
+            Err(e) => e.clone(),
+            Ok(g) => match CompiledGrammar::new(g, Arc::clone(&tv.vocab), Limits::default()) {
+                Err(e) => e.to_string(),
+                Ok(_) => return vec![format!("the shape compiles, but an error containing {want:?} was expected")],
+            },
+        };
+        if !got.contains(want.as_str()) {
+            return vec![format!("expected an error containing {want:?}, got: {got}")];
+        }
+        return Vec::new();
+    }
     let grammar = match &case.grammar {
         Ok(g) => g,
         Err(e) => return vec![e.clone()],
