@@ -11,7 +11,8 @@
 //!   recognizer, rollback.
 //! * [`vocab`]: the test vocabularies, the library's tokenizer.json reader
 //!   against the tests' one, `Vocabulary` edge cases.
-//! * [`repro`]: minimal reproductions of known bugs (they fail until fixed).
+//! * [`repro`]: minimal reproductions of bugs found here (open ones fail until
+//!   fixed; fixed ones stay as regression tests).
 //!
 //! Vocabularies, the test-side tokenizer, the mask oracle and the reference
 //! recognizer live in [`common`].
