@@ -482,6 +482,11 @@ pub enum Array {
     F64(Vec<f64>),
 }
 
+// An element of a nested array takes at most this much memory for its 12
+// bytes of input (the bound documented on `Limits::max_array_depth`).
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<Array>() <= 56);
+
 impl Array {
     /// Number of elements.
     pub fn len(&self) -> usize {
