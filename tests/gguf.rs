@@ -729,7 +729,7 @@ fn bad_alignment_is_named() {
     }
 }
 
-/// `small()` with tensor `i`'s info edited.
+/// The bytes of `small()` after `edit` (which may break it).
 fn small_with(edit: impl FnOnce(&mut File)) -> Vec<u8> {
     let mut f = small();
     edit(&mut f);
