@@ -747,3 +747,157 @@ proptest! {
         check_errors_leave_no_trace(which, seed, lex_states, items)?;
     }
 }
+
+// ---- (e) JSON Schema numeric keywords, against exact arithmetic ----
+
+/// A decimal with at most 6 fraction digits, as an integer count of 10^-6.
+type Micro = i128;
+
+const MICRO: Micro = 1_000_000;
+
+/// The shortest decimal spelling of a value (no exponent, no trailing zeros).
+fn spell_micro(v: Micro) -> String {
+    let sign = if v < 0 { "-" } else { "" };
+    let a = v.abs();
+    let (int, frac) = (a / MICRO, a % MICRO);
+    if frac == 0 {
+        return format!("{sign}{int}");
+    }
+    let f = format!("{frac:06}");
+    format!("{sign}{int}.{}", f.trim_end_matches('0'))
+}
+
+/// A random numeric schema and the exact rule it states.
+struct NumSchema {
+    json: String,
+    integer: bool,
+    min: Option<(Micro, bool)>,
+    max: Option<(Micro, bool)>,
+    multiple_of: Option<Micro>,
+}
+
+impl NumSchema {
+    fn random(rng: &mut XorShift) -> NumSchema {
+        let integer = rng.chance(1, 2);
+        let mut parts = vec![format!("\"type\": \"{}\"", if integer { "integer" } else { "number" })];
+        // bounds with up to 2 fraction digits in [-300, 300]
+        let mut bound = |rng: &mut XorShift| -> Micro {
+            let cents = rng.range(0, 60_000) as Micro - 30_000;
+            let cents = if rng.chance(1, 2) { cents / 100 * 100 } else { cents };
+            cents * (MICRO / 100)
+        };
+        let min = rng.chance(3, 4).then(|| (bound(rng), rng.chance(1, 3)));
+        let max = rng.chance(3, 4).then(|| (bound(rng), rng.chance(1, 3)));
+        for (b, name, excl) in [(min, "minimum", "exclusiveMinimum"), (max, "maximum", "exclusiveMaximum")] {
+            if let Some((v, ex)) = b {
+                parts.push(format!("\"{}\": {}", if ex { excl } else { name }, spell_micro(v)));
+            }
+        }
+        let multiple_of = rng.chance(1, 2).then(|| {
+            let m: &[Micro] = &[1, 2, 3, 5, 7, 10, 25];
+            let scale: &[Micro] = &[MICRO, MICRO / 10, MICRO / 100];
+            rng.pick(m) * rng.pick(scale)
+        });
+        if let Some(m) = multiple_of {
+            parts.push(format!("\"multipleOf\": {}", spell_micro(m)));
+        }
+        NumSchema { json: format!("{{{}}}", parts.join(", ")), integer, min, max, multiple_of }
+    }
+
+    fn valid(&self, v: Micro) -> bool {
+        (!self.integer || v % MICRO == 0)
+            && self.min.is_none_or(|(b, ex)| if ex { v > b } else { v >= b })
+            && self.max.is_none_or(|(b, ex)| if ex { v < b } else { v <= b })
+            && self.multiple_of.is_none_or(|m| v % m == 0)
+    }
+}
+
+/// Candidate values: around the bounds, around zero, and random ones.
+fn candidates(s: &NumSchema, rng: &mut XorShift) -> Vec<Micro> {
+    let mut out = Vec::new();
+    let mut near = |c: Micro| {
+        for d in [0, 1, 10_000, 250_000, 500_000, MICRO, 2 * MICRO, 7 * MICRO] {
+            out.push(c + d);
+            out.push(c - d);
+        }
+    };
+    for (b, _) in s.min.iter().chain(s.max.iter()) {
+        near(*b);
+        near(*b / MICRO * MICRO);
+    }
+    near(0);
+    for _ in 0..40 {
+        let cents = rng.range(0, 80_000) as Micro - 40_000;
+        out.push(cents * (MICRO / 100));
+    }
+    if let Some(m) = s.multiple_of {
+        for k in -20..=20 {
+            out.push(m * k);
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn check_schema_numbers(seed: u64) -> Result<(), TestCaseError> {
+    use formwork_grammar::json_schema::{from_str, JsonSchemaOptions};
+    let mut rng = XorShift::new(seed);
+    let s = NumSchema::random(&mut rng);
+    let Ok((g, _)) = from_str(&s.json, &JsonSchemaOptions::default()) else {
+        // a refusal (say, an unsupported multipleOf) is allowed
+        return Ok(());
+    };
+    let cands = candidates(&s, &mut rng);
+    let c = match CompiledGrammar::new(&g, Arc::clone(&common::bytes().vocab), Limits::default()) {
+        Ok(c) => c,
+        Err(e) => {
+            // an empty language found only here (not by the schema compiler)
+            // is fine if it really is empty
+            let valid: Vec<String> = cands.iter().filter(|&&v| s.valid(v)).map(|&v| spell_micro(v)).collect();
+            prop_assert!(valid.is_empty(), "{}: {e}, but {:?} are valid", s.json, valid);
+            return Ok(());
+        }
+    };
+    let accepts = |text: &str| {
+        let mut m = c.matcher().unwrap();
+        m.try_consume_bytes(text.as_bytes()).unwrap() && m.is_accepting().unwrap()
+    };
+    for v in cands {
+        let canonical = spell_micro(v);
+        let valid = s.valid(v);
+        // complete on the canonical spelling, sound on every spelling
+        prop_assert_eq!(accepts(&canonical), valid, "{}: {} (valid: {})", s.json, canonical, valid);
+        let mut others = vec![format!("{canonical}0"), format!("{canonical}.0")];
+        if v == 0 {
+            others.push("-0".into());
+            others.push("-0.0".into());
+        }
+        if v % MICRO == 0 {
+            others.push(format!("{}e0", v / MICRO));
+            others.push(format!("{}0e-1", v / MICRO));
+        }
+        for text in others {
+            let Ok(parsed) = text.parse::<f64>() else { continue };
+            // the value of the other spelling, exactly: it is `v` unless it
+            // is not a number at all (as "5.00" from "5.0" + "0" is still 5)
+            if (parsed * MICRO as f64).round() as Micro != v || !text.contains(|c: char| c.is_ascii_digit()) {
+                continue;
+            }
+            if accepts(&text) {
+                prop_assert!(valid, "{}: accepts {} although {} is not valid", s.json, text, canonical);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(feature = "json-schema")]
+proptest! {
+    #![proptest_config(config(128))]
+
+    #[test]
+    fn schema_numeric_keywords_are_exact(seed in any::<u64>()) {
+        check_schema_numbers(seed)?;
+    }
+}
