@@ -39,17 +39,26 @@ pub(crate) struct MatcherCache {
     lexer: LexerCache,
     masks: Vec<Option<Arc<StateMasks>>>,
     subs: HashMap<(LexState, LexState, u32), Arc<SubMask>>,
+    /// Root boundaries: `(state before, state after)` -> tokens and boundaries.
+    roots: HashMap<(LexState, LexState), Arc<StateMasks>>,
     mask_bytes: usize,
 }
 
 impl MatcherCache {
     fn new() -> Self {
-        MatcherCache { lexer: LexerCache::new(), masks: Vec::new(), subs: HashMap::new(), mask_bytes: 0 }
+        MatcherCache {
+            lexer: LexerCache::new(),
+            masks: Vec::new(),
+            subs: HashMap::new(),
+            roots: HashMap::new(),
+            mask_bytes: 0,
+        }
     }
 
     fn clear_masks(&mut self) {
         self.masks.iter_mut().for_each(|m| *m = None);
         self.subs.clear();
+        self.roots.clear();
         self.mask_bytes = 0;
     }
 }
@@ -108,7 +117,6 @@ pub struct Matcher {
     stopped: bool,
     error: Option<Error>,
     scratch: Vec<u32>,
-    scratch_mask: Vec<u32>,
     walk: Vec<(u32, LexState)>,
 }
 
@@ -213,7 +221,6 @@ impl Matcher {
             stopped: false,
             error: None,
             scratch,
-            scratch_mask: Vec::new(),
             walk: Vec::new(),
         })
     }
@@ -483,16 +490,14 @@ impl Matcher {
     fn mask_inner(&mut self, g: &Inner, mask: &mut [u32]) -> Result<(), Error> {
         let entry = self.state_masks(g, self.lex)?;
         mask.copy_from_slice(&entry.allowed);
-        self.process_boundaries(g, &entry.boundaries, None, mask, 0)
+        self.process_boundaries(g, &entry.boundaries, mask, 0)
     }
 
-    /// Adds the tokens that cross a lexeme boundary. `skip_first` marks
-    /// first bytes whose tokens are accounted for elsewhere.
+    /// Adds the tokens that cross a lexeme boundary.
     fn process_boundaries(
         &mut self,
         g: &Inner,
         boundaries: &[(u32, LexState)],
-        skip_first: Option<&[bool; 256]>,
         mask: &mut [u32],
         depth: usize,
     ) -> Result<(), Error> {
@@ -500,11 +505,6 @@ impl Matcher {
         // Boundaries are sorted by lexer state: the lexeme that ends, and so
         // the parser row after it, is the same for a whole group.
         for group in boundaries.chunk_by(|a, b| a.1 == b.1) {
-            if let Some(skip) = skip_first {
-                if group.iter().all(|&(n, _)| skip[trie.first_byte(n as usize) as usize]) {
-                    continue;
-                }
-            }
             let p = group[0].1;
             let rows = self.chart.num_rows();
             let cache = &mut self.cache;
@@ -515,9 +515,6 @@ impl Matcher {
                 let s = cache.lexer.start_state(&self.scratch, &g.terms, &g.limits)?;
                 for &(node, _) in group {
                     let node = node as usize;
-                    if skip_first.is_some_and(|skip| skip[trie.first_byte(node) as usize]) {
-                        continue;
-                    }
                     if node == 0 && depth == 0 {
                         self.root_boundary(g, p, s, mask, depth)?;
                         continue;
@@ -538,7 +535,7 @@ impl Matcher {
                     for &t in sub.tokens.iter() {
                         mask[t as usize / 32] |= 1 << (t % 32);
                     }
-                    self.process_boundaries(g, &sub.boundaries, None, mask, depth + 1)?;
+                    self.process_boundaries(g, &sub.boundaries, mask, depth + 1)?;
                 }
             }
             self.chart.truncate(rows);
@@ -613,29 +610,45 @@ impl Matcher {
         mask: &mut [u32],
         depth: usize,
     ) -> Result<(), Error> {
+        let rm = match self.cache.roots.get(&(p, s)) {
+            Some(rm) => rm.clone(),
+            None => self.build_root_mask(g, p, s)?,
+        };
+        for (m, e) in mask.iter_mut().zip(rm.allowed.iter()) {
+            *m |= *e;
+        }
+        self.process_boundaries(g, &rm.boundaries, mask, depth + 1)
+    }
+
+    /// `s`'s cached bits and boundaries minus the tokens whose first byte
+    /// `p` can take (cached per `(p, s)`).
+    fn build_root_mask(&mut self, g: &Inner, p: LexState, s: LexState) -> Result<Arc<StateMasks>, Error> {
         let trie = &g.trie;
         let mut live = [false; 256];
         for b in 0..=255u8 {
             live[b as usize] = self.cache.lexer.step(p, b, &g.terms, &g.limits)? != LEX_DEAD;
         }
         let es = self.state_masks(g, s)?;
-        let mut extra = std::mem::take(&mut self.scratch_mask);
-        extra.clear();
-        extra.extend_from_slice(&es.allowed);
+        let mut allowed = es.allowed.to_vec();
         let mut c = 1;
         while c < trie.num_nodes() {
             if live[trie.byte(c) as usize] {
                 for &t in trie.subtree_tokens(c) {
-                    extra[t as usize / 32] &= !(1 << (t % 32));
+                    allowed[t as usize / 32] &= !(1 << (t % 32));
                 }
             }
             c = trie.end(c);
         }
-        for (m, e) in mask.iter_mut().zip(&extra) {
-            *m |= *e;
+        let boundaries: Vec<(u32, LexState)> =
+            es.boundaries.iter().copied().filter(|&(n, _)| !live[trie.first_byte(n as usize) as usize]).collect();
+        let rm = Arc::new(StateMasks { allowed: allowed.into(), boundaries: boundaries.into() });
+        let bytes = rm.allowed.len() * 4 + rm.boundaries.len() * 8 + 64;
+        if self.cache.mask_bytes + bytes > g.limits.max_mask_cache_bytes {
+            self.cache.clear_masks();
         }
-        self.scratch_mask = extra;
-        self.process_boundaries(g, &es.boundaries, Some(&live), mask, depth + 1)
+        self.cache.mask_bytes += bytes;
+        self.cache.roots.insert((p, s), rm.clone());
+        Ok(rm)
     }
 
     /// Walks the subtree of node `c` with the parser, `s` being the lexer
