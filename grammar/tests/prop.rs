@@ -781,7 +781,7 @@ impl NumSchema {
         let integer = rng.chance(1, 2);
         let mut parts = vec![format!("\"type\": \"{}\"", if integer { "integer" } else { "number" })];
         // bounds with up to 2 fraction digits in [-300, 300]
-        let mut bound = |rng: &mut XorShift| -> Micro {
+        let bound = |rng: &mut XorShift| -> Micro {
             let cents = rng.range(0, 60_000) as Micro - 30_000;
             let cents = if rng.chance(1, 2) { cents / 100 * 100 } else { cents };
             cents * (MICRO / 100)

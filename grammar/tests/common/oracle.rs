@@ -66,9 +66,12 @@ impl Sorted {
     }
 }
 
+/// Sorted vocabularies by (address, length).
+type SortedCache = Mutex<HashMap<(usize, usize), Arc<Sorted>>>;
+
 /// [`Sorted`] for a vocabulary, cached (the large vocabularies are statics).
 fn sorted(vocab: &Vocabulary) -> Arc<Sorted> {
-    static CACHE: OnceLock<Mutex<HashMap<(usize, usize), Arc<Sorted>>>> = OnceLock::new();
+    static CACHE: OnceLock<SortedCache> = OnceLock::new();
     let key = (vocab as *const Vocabulary as usize, vocab.len());
     let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
     cache
