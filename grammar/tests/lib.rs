@@ -19,6 +19,7 @@
 
 mod common;
 mod ir;
+mod json_schema;
 mod prop;
 mod repro;
 mod suite;

@@ -25,8 +25,8 @@ use serde_json::Value;
 
 use super::formats::{format_max_len, format_regex};
 use super::numeric::{dec_regex, number_spec, Dec};
-use super::options::{JsonSchemaOptions, Whitespace};
-use super::pattern::{any_char, encode_str, full_regex, search_regex};
+use super::options::{JsonSchemaOptions, PropertyOrder, Whitespace};
+use super::pattern::{any_char, encode_str, full_regex, loose_char, search_regex};
 use super::schema::{pattern_matches, ArraySchema, Normalizer, ObjectSchema, Schema, StringSchema, Typed};
 use super::validate::matches;
 use super::Warning;
@@ -118,23 +118,26 @@ pub(crate) fn string_body_spec(s: &StringSchema) -> Result<LexemeSpec, String> {
         }
     }
     let c = char_re();
+    let loose = loose_char();
     if s.min_len > 0 || max_len.is_some() {
         let r = match max_len {
-            Some(m) => format!("(?:{c}){{{},{m}}}", s.min_len),
-            None => format!("(?:{c}){{{},}}", s.min_len),
+            Some(m) => format!("{loose}{{{},{m}}}", s.min_len),
+            None => format!("{loose}{{{},}}", s.min_len),
         };
         parts.push(LexemeSpec::Regex(r));
     }
     for p in &s.patterns {
         parts.push(LexemeSpec::Regex(search_regex(p).map_err(|e| e.0)?));
     }
+    let exact_parts = s.formats.iter().filter(|f| format_regex(f).is_some()).count();
     for f in &s.formats {
         if let Some(re) = format_regex(f) {
             parts.push(LexemeSpec::Regex(full_regex(&re).map_err(|e| e.0)?));
         }
     }
-    if parts.is_empty() {
-        parts.push(LexemeSpec::Regex(format!("(?:{c})*")));
+    // the exact string syntax, unless a format (exact by construction) is there
+    if exact_parts == 0 {
+        parts.insert(0, LexemeSpec::Regex(format!("(?:{c})*")));
     }
     if !s.exclude.is_empty() {
         let lits = s.exclude.iter().map(|x| LexemeSpec::Literal(encode_str(x))).collect();
@@ -174,9 +177,9 @@ impl<'a> Emitter<'a> {
         let mut b = GrammarBuilder::new();
         let ws = match opts.whitespace {
             Whitespace::Compact => Expr::Empty,
-            Whitespace::Flexible { max_run } => Expr::opt(
-                b.lexeme("ws", LexemeSpec::Regex(format!("[ \\t\\n\\r]{{1,{}}}", max_run.max(1)))),
-            ),
+            Whitespace::Flexible { max_run } => {
+                Expr::opt(b.lexeme("ws", LexemeSpec::Regex(format!("[ \\t\\n\\r]{{1,{}}}", max_run.max(1)))))
+            }
         };
         Emitter { n, b, refs: HashMap::new(), pending: Vec::new(), ws, any_rule: None }
     }
@@ -362,7 +365,13 @@ impl<'a> Emitter<'a> {
             let e = self.emit(&a.rest, depth + 1)?;
             Some(Expr::Seq(vec![e, ws.clone()]))
         };
-        let item = |i: usize| -> Option<Expr> { if i < k { Some(items[i].clone()) } else { rest_item.clone() } };
+        let item = |i: usize| -> Option<Expr> {
+            if i < k {
+                Some(items[i].clone())
+            } else {
+                rest_item.clone()
+            }
+        };
         // tail(i): what follows once i >= 1 elements were written
         let mut tail = match &rest_item {
             Some(r) => {
@@ -568,6 +577,11 @@ impl<'a> Emitter<'a> {
         if counting {
             return self.emit_counted(&items, &required, extra, o, open, close, comma);
         }
+        if let PropertyOrder::Any { max_properties } = self.n.opts.property_order {
+            if items.len() >= 2 && items.len() <= (max_properties.min(12) as usize) {
+                return self.emit_any_order(items, &required, extra, open, close, comma);
+            }
+        }
         let sep = Expr::Seq(vec![comma.clone(), ws.clone()]);
         let n = items.len();
         // A_i: after something was written; F_i: nothing written yet
@@ -599,6 +613,66 @@ impl<'a> Emitter<'a> {
             f_next = Expr::Ref(f_rule);
         }
         Ok(Expr::Seq(vec![open, ws, f_next, close]))
+    }
+
+    /// Objects whose declared properties come in any order: one rule per set
+    /// of properties already written (`2^n` rules).
+    fn emit_any_order(
+        &mut self,
+        items: Vec<Expr>,
+        required: &[bool],
+        extra: Option<Expr>,
+        open: Expr,
+        close: Expr,
+        comma: Expr,
+    ) -> Result<Expr, Error> {
+        let ws = self.ws.clone();
+        let sep = Expr::Seq(vec![comma, ws.clone()]);
+        let n = items.len();
+        // each item and the extras behind a rule, so alternatives share them
+        let mut item_refs = Vec::with_capacity(n);
+        for it in items {
+            if matches!(it, Expr::Nothing) {
+                item_refs.push(None);
+                continue;
+            }
+            let r = self.b.fresh("prop");
+            self.b.define(r, it)?;
+            item_refs.push(Some(Expr::Ref(r)));
+        }
+        let extra = match extra {
+            Some(x) => {
+                let r = self.b.fresh("extra_prop");
+                self.b.define(r, x)?;
+                Some(Expr::Ref(r))
+            }
+            None => None,
+        };
+        let full = 1usize << n;
+        let req_mask: usize = required.iter().enumerate().filter(|(_, r)| **r).map(|(i, _)| 1 << i).sum();
+        // rules[set][any]
+        let rules: Vec<[RuleId; 2]> = (0..full).map(|_| [self.b.fresh("obj_set"), self.b.fresh("obj_set")]).collect();
+        for set in 0..full {
+            for any in [false, true] {
+                let mut alts = Vec::new();
+                if set & req_mask == req_mask {
+                    alts.push(Expr::Empty);
+                }
+                let lead = |x: Expr| if any { Expr::Seq(vec![sep.clone(), x]) } else { x };
+                for (i, it) in item_refs.iter().enumerate() {
+                    let Some(it) = it else { continue };
+                    if set & (1 << i) == 0 {
+                        alts.push(Expr::Seq(vec![lead(it.clone()), Expr::Ref(rules[set | (1 << i)][1])]));
+                    }
+                }
+                if let Some(x) = &extra {
+                    alts.push(Expr::Seq(vec![lead(x.clone()), Expr::Ref(rules[set][1])]));
+                }
+                let body = if alts.is_empty() { Expr::Nothing } else { Expr::Alt(alts) };
+                self.b.define(rules[set][usize::from(any)], body)?;
+            }
+        }
+        Ok(Expr::Seq(vec![open, ws, Expr::Ref(rules[0][0]), close]))
     }
 
     /// Objects with `minProperties`/`maxProperties` that depend on optional
@@ -679,5 +753,4 @@ impl<'a> Emitter<'a> {
         }
         Ok(Expr::Seq(vec![open, ws, memo[&(0, 0, false)].clone(), close]))
     }
-
 }

@@ -5,7 +5,9 @@
 //! part of a string lexeme's intersection.
 //!
 //! Enforced: `date-time`, `date`, `time`, `duration`, `email`, `hostname`,
-//! `ipv4`, `ipv6`, `uuid`, `uri`, `uri-reference`, `json-pointer`. Dates are
+//! `ipv4`, `ipv6`, `uuid`, `uri`, `uri-reference`, `iri`, `iri-reference`,
+//! `json-pointer`, `relative-json-pointer`; refused: `idn-email`,
+//! `idn-hostname`, `uri-template`, `regex`. Dates are
 //! exact (month lengths, February 29 in leap years); a leap second (`:60`) is
 //! accepted at `23:59:60` UTC (offset `Z` or `±00:00`), other offsets with
 //! `:60` are refused by the regex (a documented narrowing). Any other format
@@ -34,13 +36,13 @@ fn full_date() -> String {
 fn full_time() -> String {
     let frac = "(?:\\.[0-9]+)?";
     let offset = "(?:[zZ]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])";
-    format!(
-        "(?:(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]{frac}{offset}|23:59:60{frac}(?:[zZ]|[+-]00:00))"
-    )
+    format!("(?:(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]{frac}{offset}|23:59:60{frac}(?:[zZ]|[+-]00:00))")
 }
 
 fn duration() -> &'static str {
-    "P(?:[0-9]+W|(?:[0-9]+Y(?:[0-9]+M)?(?:[0-9]+D)?|[0-9]+M(?:[0-9]+D)?|[0-9]+D)(?:T(?:[0-9]+H(?:[0-9]+M)?(?:[0-9]+S)?|[0-9]+M(?:[0-9]+S)?|[0-9]+S))?|T(?:[0-9]+H(?:[0-9]+M)?(?:[0-9]+S)?|[0-9]+M(?:[0-9]+S)?|[0-9]+S))"
+    // RFC 3339 appendix A: dur-year = nY [dur-month], dur-month = nM [dur-day],
+    // dur-hour = nH [dur-minute], dur-minute = nM [dur-second]
+    "P(?:[0-9]+W|(?:[0-9]+Y(?:[0-9]+M(?:[0-9]+D)?)?|[0-9]+M(?:[0-9]+D)?|[0-9]+D)(?:T(?:[0-9]+H(?:[0-9]+M(?:[0-9]+S)?)?|[0-9]+M(?:[0-9]+S)?|[0-9]+S))?|T(?:[0-9]+H(?:[0-9]+M(?:[0-9]+S)?)?|[0-9]+M(?:[0-9]+S)?|[0-9]+S))"
 }
 
 fn dec_octet() -> &'static str {
@@ -86,14 +88,19 @@ fn email() -> String {
     format!("{local}@{domain}")
 }
 
-fn uri_parts() -> (String, String, String, String) {
-    let unreserved = "A-Za-z0-9\\-._~";
+fn uri_parts(iri: bool) -> (String, String, String, String) {
+    // RFC 3987: IRIs also allow `ucschar` (non-ASCII) where URIs allow unreserved
+    let unreserved = if iri {
+        "A-Za-z0-9\\-._~\\u{A0}-\\u{D7FF}\\u{F900}-\\u{FDCF}\\u{FDF0}-\\u{FFEF}\\u{10000}-\\u{EFFFD}"
+    } else {
+        "A-Za-z0-9\\-._~"
+    };
     let sub_delims = "!$&'()*+,;=";
     let pct = "%[0-9a-fA-F]{2}";
     let pchar = format!("(?:[{unreserved}{sub_delims}:@]|{pct})");
     let userinfo = format!("(?:[{unreserved}{sub_delims}:]|{pct})*");
     let reg_name = format!("(?:[{unreserved}{sub_delims}]|{pct})*");
-    let ip_literal = format!("\\[(?:{}|v[0-9a-fA-F]+\\.[{unreserved}{sub_delims}:]+)\\]", ipv6());
+    let ip_literal = format!("\\[(?:{}|[vV][0-9a-fA-F]+\\.[{unreserved}{sub_delims}:]+)\\]", ipv6());
     let host = format!("(?:{ip_literal}|{}|{reg_name})", ipv4());
     let authority = format!("(?:{userinfo}@)?{host}(?::[0-9]*)?");
     let segment = format!("{pchar}*");
@@ -103,20 +110,22 @@ fn uri_parts() -> (String, String, String, String) {
     let path_absolute = format!("/(?:{segment_nz}(?:/{segment})*)?");
     let path_rootless = format!("{segment_nz}(?:/{segment})*");
     let path_noscheme = format!("{segment_nz_nc}(?:/{segment})*");
-    let query = format!("(?:\\?(?:{pchar}|[/?])*)?(?:#(?:{pchar}|[/?])*)?");
+    // IRIs also allow `iprivate` in the query
+    let private = if iri { "\\u{E000}-\\u{F8FF}\\u{F0000}-\\u{FFFFD}\\u{100000}-\\u{10FFFD}" } else { "" };
+    let query = format!("(?:\\?(?:{pchar}|[/?{private}])*)?(?:#(?:{pchar}|[/?])*)?");
     let hier = format!("(?://{authority}{path_abempty}|{path_absolute}|{path_rootless}|)");
     let relative = format!("(?://{authority}{path_abempty}|{path_absolute}|{path_noscheme}|)");
     (hier, relative, query, String::from("[A-Za-z][A-Za-z0-9+\\-.]*"))
 }
 
-fn uri() -> String {
-    let (hier, _, query, scheme) = uri_parts();
+fn uri(iri: bool) -> String {
+    let (hier, _, query, scheme) = uri_parts(iri);
     format!("{scheme}:{hier}{query}")
 }
 
-fn uri_reference() -> String {
-    let (_, relative, query, _) = uri_parts();
-    format!("(?:{}|{relative}{query})", uri())
+fn uri_reference(iri: bool) -> String {
+    let (_, relative, query, _) = uri_parts(iri);
+    format!("(?:{}|{relative}{query})", uri(iri))
 }
 
 /// The regex (ECMA-262 syntax, to be matched in full) of a format, or
@@ -132,12 +141,19 @@ pub(crate) fn format_regex(format: &str) -> Option<String> {
         "ipv4" => ipv4(),
         "ipv6" => ipv6(),
         "uuid" => "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}".to_string(),
-        "uri" => uri(),
-        "uri-reference" => uri_reference(),
+        "uri" => uri(false),
+        "uri-reference" => uri_reference(false),
+        "iri" => uri(true),
+        "iri-reference" => uri_reference(true),
         "json-pointer" => "(?:/(?:[^~/]|~[01])*)*".to_string(),
+        "relative-json-pointer" => "(?:0|[1-9][0-9]*)(?:#|(?:/(?:[^~/]|~[01])*)*)".to_string(),
         _ => return None,
     })
 }
+
+/// Formats JSON Schema defines that are not enforced here: refused (ignoring
+/// them would let invalid values through validators that assert formats).
+pub(crate) const UNSUPPORTED_FORMATS: &[&str] = &["idn-email", "idn-hostname", "uri-template", "regex"];
 
 /// An extra length bound some formats carry (in characters).
 pub(crate) fn format_max_len(format: &str) -> Option<u64> {

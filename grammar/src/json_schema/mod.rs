@@ -62,7 +62,7 @@ mod schema;
 mod validate;
 
 pub use compile::{compile, from_str};
-pub use options::{JsonSchemaOptions, Mode, Whitespace};
+pub use options::{Draft, JsonSchemaOptions, Mode, PropertyOrder, Whitespace};
 
 /// A keyword that lenient mode approximated (by narrowing) instead of
 /// refusing.
@@ -78,6 +78,12 @@ pub struct Warning {
 
 impl std::fmt::Display for Warning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "`{}` at `{}`: {}", self.keyword, if self.pointer.is_empty() { "/" } else { &self.pointer }, self.message)
+        write!(
+            f,
+            "`{}` at `{}`: {}",
+            self.keyword,
+            if self.pointer.is_empty() { "/" } else { &self.pointer },
+            self.message
+        )
     }
 }

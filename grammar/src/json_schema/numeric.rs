@@ -198,8 +198,8 @@ fn nonneg_ge(a: &Dec, strict: bool) -> String {
     } else {
         alts.push(format!("[1-9]{D}{{{n},}}{FRAC_ANY}"));
         // same length, larger at position i
-        for i in 0..n {
-            if let Some(r) = digit_range(id[i] + 1, 9) {
+        for (i, &d) in id.iter().enumerate() {
+            if let Some(r) = digit_range(d + 1, 9) {
                 alts.push(format!("{}{}{D}{{{}}}{FRAC_ANY}", &a.int[..i], r, n - i - 1));
             }
         }
@@ -221,10 +221,10 @@ fn nonneg_le(b: &Dec, strict: bool) -> Option<String> {
     if n >= 2 {
         alts.push(format!("(?:0|[1-9]{D}{{0,{}}}){FRAC_ANY}", n - 2));
     }
-    for i in 0..n {
+    for (i, &d) in id.iter().enumerate() {
         let lo = if i == 0 && n > 1 { 1 } else { 0 };
-        if id[i] > lo {
-            if let Some(r) = digit_range(lo, id[i] - 1) {
+        if d > lo {
+            if let Some(r) = digit_range(lo, d - 1) {
                 alts.push(format!("{}{}{D}{{{}}}{FRAC_ANY}", &b.int[..i], r, n - i - 1));
             }
         }
@@ -289,6 +289,8 @@ fn le(b: &Dec, strict: bool) -> LexemeSpec {
 #[derive(Clone, Debug, PartialEq, Default)]
 pub(crate) struct NumberSchema {
     pub(crate) integer: bool,
+    /// Draft 4: an integer is written without a fraction (`1.0` is not one).
+    pub(crate) strict_integer: bool,
     /// Lower bound and whether it is exclusive.
     pub(crate) min: Option<(Dec, bool)>,
     /// Upper bound and whether it is exclusive.
@@ -346,7 +348,7 @@ const MAX_LISTED_MULTIPLES: u128 = 1000;
 
 /// The lexeme of a number schema, or why it cannot be built exactly.
 pub(crate) fn number_spec(s: &NumberSchema) -> Result<LexemeSpec, String> {
-    let int_syntax = "(?:0|-?[1-9][0-9]*)(?:\\.0+)?";
+    let int_syntax = if s.strict_integer { "(?:0|-?[1-9][0-9]*)" } else { "(?:0|-?[1-9][0-9]*)(?:\\.0+)?" };
     if s.min.is_none() && s.max.is_none() && s.multiple_of.is_empty() && s.exclude.is_empty() {
         return Ok(re(if s.integer {
             int_syntax.to_string()

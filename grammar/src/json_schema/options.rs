@@ -34,6 +34,39 @@ impl Default for Whitespace {
     }
 }
 
+/// The order in which an object's properties may be written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PropertyOrder {
+    /// The schema's order: `properties` order, then required-but-undeclared
+    /// properties, then extra properties (the default).
+    Schema,
+    /// Any order, each declared property at most once and every required one
+    /// present, extra properties anywhere, for objects with at most
+    /// `max_properties` declared properties (the grammar grows as
+    /// `2^max_properties`); larger objects, and objects whose
+    /// `minProperties`/`maxProperties` need counting, use the schema's order.
+    Any {
+        /// Largest number of declared properties written in any order.
+        max_properties: u32,
+    },
+}
+
+/// A JSON Schema draft (the rules for `$ref` siblings, `items` arrays,
+/// `exclusiveMinimum` booleans, `id` vs `$id`, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Draft {
+    /// Draft 4 (and draft 3's `$schema`).
+    Draft4,
+    /// Draft 6.
+    Draft6,
+    /// Draft 7.
+    Draft7,
+    /// 2019-09.
+    Draft2019_09,
+    /// 2020-12.
+    Draft2020_12,
+}
+
 /// Options for [`compile`](super::compile).
 ///
 /// ```
@@ -53,6 +86,10 @@ pub struct JsonSchemaOptions {
     /// outputs valid (extra properties are simply never produced), useful to
     /// keep a model from inventing keys.
     pub allow_extra_properties: bool,
+    /// Property order: the schema's (default) or any.
+    pub property_order: PropertyOrder,
+    /// The draft used when the root's `$schema` names none. Default 2020-12.
+    pub default_draft: Draft,
     /// Bound on the branches an intersection (`allOf` over `anyOf`s) may
     /// expand to. Default 64.
     pub max_branches: usize,
@@ -67,6 +104,8 @@ impl Default for JsonSchemaOptions {
             mode: Mode::Strict,
             whitespace: Whitespace::default(),
             allow_extra_properties: true,
+            default_draft: Draft::Draft2020_12,
+            property_order: PropertyOrder::Schema,
             max_branches: 64,
             max_depth: 64,
         }

@@ -98,9 +98,6 @@ impl CharSet {
     pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-    pub(crate) fn contains(&self, c: u32) -> bool {
-        self.0.iter().any(|&(a, b)| a <= c && c <= b)
-    }
 }
 
 /// A parsed pattern.
@@ -150,8 +147,13 @@ fn digit_class() -> CharSet {
     CharSet::range('0' as u32, '9' as u32)
 }
 fn word_class() -> CharSet {
-    CharSet(vec![('0' as u32, '9' as u32), ('A' as u32, 'Z' as u32), ('_' as u32, '_' as u32), ('a' as u32, 'z' as u32)])
-        .normalized()
+    CharSet(vec![
+        ('0' as u32, '9' as u32),
+        ('A' as u32, 'Z' as u32),
+        ('_' as u32, '_' as u32),
+        ('a' as u32, 'z' as u32),
+    ])
+    .normalized()
 }
 fn space_class() -> CharSet {
     CharSet(vec![
@@ -586,9 +588,18 @@ fn hexdigit(d: u32) -> char {
     char::from_digit(d, 16).unwrap_or('0')
 }
 
-/// One encoded character, any character.
+/// One encoded character, any character (exact: only the escapes the
+/// canonical encoding uses).
 pub(crate) fn any_char() -> String {
     encode_set(&CharSet::any())
+}
+
+/// One encoded character, loosely: a character that is not `"`, `\` or a
+/// control, or any escape. Cheaper to determinize than [`any_char`]; always
+/// intersected with `(?:any_char)*`, which makes it exact. Escapes have a
+/// fixed shape, so it splits a valid body into the same characters.
+pub(crate) fn loose_char() -> &'static str {
+    r#"(?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))"#
 }
 
 /// Emits a node without anchors.
@@ -680,27 +691,92 @@ fn strip_anchors(n: Node) -> (bool, Vec<Node>, bool) {
     (start, items, end)
 }
 
+/// Drops what an unanchored end makes redundant: in a search, `X R*` then
+/// anything is `X` then anything, and `X R{n,m}` is `X R{n}`. Keeps the
+/// search automaton small (overlapping repetitions before a free suffix
+/// blow up the unminimized DFA).
+fn trim(n: Node, tail: bool) -> Node {
+    match n {
+        Node::Repeat(_, 0, _) => Node::Empty,
+        Node::Repeat(x, min, _) => Node::Repeat(x, min, Some(min)),
+        Node::Concat(mut v) => {
+            while !v.is_empty() {
+                let i = if tail { v.len() - 1 } else { 0 };
+                let x = trim(v.remove(i), tail);
+                if x == Node::Empty {
+                    continue;
+                }
+                if matches!(x, Node::Start | Node::End) {
+                    v.insert(i, x);
+                    break;
+                }
+                v.insert(i, x);
+                break;
+            }
+            if v.is_empty() {
+                Node::Empty
+            } else {
+                Node::Concat(v)
+            }
+        }
+        Node::Alt(v) => {
+            let v: Vec<Node> = v.into_iter().map(|x| trim(x, tail)).collect();
+            if v.contains(&Node::Empty) {
+                Node::Empty
+            } else {
+                Node::Alt(v)
+            }
+        }
+        other => other,
+    }
+}
+
 /// The regex (over the encoded string body) of the strings in which
-/// `pattern` finds a match (ECMA-262 `RegExp.prototype.test`).
+/// `pattern` finds a match (ECMA-262 `RegExp.prototype.test`). The free
+/// prefix and suffix use [`loose_char`]: intersect the result with the exact
+/// string syntax.
 pub(crate) fn search_regex(pattern: &str) -> R<String> {
     let node = parse(pattern)?;
     let mut branches = Vec::new();
     top_branches(node, &mut branches);
-    let any = format!("(?:{})*", any_char());
-    let mut alts = Vec::new();
+    let any = format!("{}*", loose_char());
+    // branches grouped by their anchoring share one free prefix/suffix: a
+    // prefix loop per branch would make the automaton a product of them
+    let mut groups: [Vec<String>; 4] = Default::default();
     for b in branches {
-        let (start, items, end) = strip_anchors(b);
-        let mut s = String::new();
-        if !start {
-            s.push_str(&any);
+        let (start, mut items, end) = strip_anchors(b);
+        if !end {
+            items = match trim(Node::Concat(items), true) {
+                Node::Concat(v) => v,
+                Node::Empty => vec![],
+                x => vec![x],
+            };
         }
+        if !start {
+            items = match trim(Node::Concat(items), false) {
+                Node::Concat(v) => v,
+                Node::Empty => vec![],
+                x => vec![x],
+            };
+        }
+        let mut s = String::new();
         for x in &items {
             emit(x, &mut s)?;
         }
-        if !end {
-            s.push_str(&any);
+        groups[usize::from(start) * 2 + usize::from(end)].push(s);
+    }
+    let mut alts = Vec::new();
+    for (g, bodies) in groups.iter().enumerate() {
+        if bodies.is_empty() {
+            continue;
         }
-        alts.push(s);
+        let (start, end) = (g >= 2, g % 2 == 1);
+        alts.push(format!(
+            "{}(?:{}){}",
+            if start { "" } else { any.as_str() },
+            bodies.join("|"),
+            if end { "" } else { any.as_str() }
+        ));
     }
     Ok(format!("(?:{})", alts.join("|")))
 }
@@ -754,8 +830,12 @@ mod tests {
     use crate::lexer::dfa::Dfa;
 
     fn search(p: &str, s: &str) -> bool {
+        let re = format!("(?:{})*", any_char());
+        let exact = Dfa::from_regex(&re, 100_000).unwrap();
         let re = search_regex(p).unwrap();
-        Dfa::from_regex(&re, 100_000).unwrap().matches(encode_str(s).as_bytes())
+        let d = Dfa::from_regex(&re, 100_000).unwrap();
+        let b = encode_str(s);
+        d.matches(b.as_bytes()) && exact.matches(b.as_bytes())
     }
 
     #[test]

@@ -18,29 +18,24 @@ use serde_json::Value;
 /// The base URI used when the root has no `$id`.
 pub(crate) const DEFAULT_BASE: &str = "urn:formwork:schema";
 
-/// Which draft's rules apply.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Draft {
-    D4,
-    D6,
-    D7,
-    D2019,
-    D2020,
-}
+pub(crate) use super::options::Draft;
 
 impl Draft {
-    pub(crate) fn detect(root: &Value) -> Draft {
-        let s = root.get("$schema").and_then(Value::as_str).unwrap_or("");
+    /// The draft named by the root's `$schema`, else `default`.
+    pub(crate) fn detect(root: &Value, default: Draft) -> Draft {
+        let Some(s) = root.get("$schema").and_then(Value::as_str) else { return default };
         if s.contains("draft-04") || s.contains("draft-03") {
-            Draft::D4
+            Draft::Draft4
         } else if s.contains("draft-06") {
-            Draft::D6
+            Draft::Draft6
         } else if s.contains("draft-07") {
-            Draft::D7
+            Draft::Draft7
         } else if s.contains("2019-09") {
-            Draft::D2019
+            Draft::Draft2019_09
+        } else if s.contains("2020-12") {
+            Draft::Draft2020_12
         } else {
-            Draft::D2020
+            default
         }
     }
 }
@@ -227,9 +222,9 @@ impl Index {
                 continue;
             }
             let mut base = base;
-            let id_key = if draft == Draft::D4 { "id" } else { "$id" };
+            let id_key = if draft == Draft::Draft4 { "id" } else { "$id" };
             // draft <= 7: `$ref` siblings (including `$id`) are ignored
-            let ref_overrides = draft <= Draft::D7 && m.contains_key("$ref");
+            let ref_overrides = draft <= Draft::Draft7 && m.contains_key("$ref");
             if let Some(id) = m.get(id_key).and_then(Value::as_str).filter(|_| !ref_overrides) {
                 if let Some(name) = id.strip_prefix('#') {
                     // plain-name fragment (drafts 6/7)
@@ -238,7 +233,7 @@ impl Index {
                 } else {
                     let abs = resolve_uri(&base, id);
                     let (no_frag, frag) = split_fragment(&abs);
-                    if !frag.is_empty() && draft <= Draft::D7 {
+                    if !frag.is_empty() && draft <= Draft::Draft7 {
                         ix.anchors.insert(abs.clone(), ptr.clone());
                     }
                     ix.resources.insert(no_frag.to_string(), ptr.clone());
@@ -323,7 +318,7 @@ mod tests {
                 "A": {"$id": "a.json", "$defs": {"B": {"$anchor": "bee"}}},
             }
         });
-        let ix = Index::new(&v, Draft::D2020);
+        let ix = Index::new(&v, Draft::Draft2020_12);
         assert_eq!(ix.resolve("", "a.json").unwrap(), "/$defs/A");
         assert_eq!(ix.resolve("", "a.json#bee").unwrap(), "/$defs/A/$defs/B");
         assert_eq!(ix.resolve("/$defs/A", "#/$defs/B").unwrap(), "/$defs/A/$defs/B");

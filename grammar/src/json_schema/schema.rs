@@ -165,18 +165,6 @@ impl Typed {
     }
 }
 
-/// The JSON type name of a value (`integer` counts as `number`).
-pub(crate) fn type_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
 /// JSON Schema equality of values (numbers by value: `1 == 1.0`).
 pub(crate) fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
@@ -250,7 +238,7 @@ fn as_dec(v: &Value, ptr: &str, kw: &str) -> R<Dec> {
 
 impl<'a> Normalizer<'a> {
     pub(crate) fn new(root: &'a Value, opts: &'a JsonSchemaOptions) -> Self {
-        let draft = Draft::detect(root);
+        let draft = Draft::detect(root, opts.default_draft);
         Normalizer {
             root,
             draft,
@@ -297,7 +285,7 @@ impl<'a> Normalizer<'a> {
         if let Some(r) = m.get("$ref") {
             let r = r.as_str().ok_or_else(|| kw_err(ptr, "$ref", "must be a string"))?;
             let target = self.index.resolve(ptr, r).map_err(|e| kw_err(ptr, "$ref", e))?;
-            if self.draft <= Draft::D7 {
+            if self.draft <= Draft::Draft7 {
                 return Ok(Schema::Ref(target));
             }
         }
@@ -356,7 +344,7 @@ impl<'a> Normalizer<'a> {
             for (i, x) in one.iter().enumerate() {
                 branches.push(self.normalize(x, &format!("{ptr}/oneOf/{i}"), depth + 1)?);
             }
-            let u = self.one_of(branches, ptr, depth)?;
+            let u = self.one_of(branches, one, ptr, depth)?;
             s = self.intersect(s, u, ptr, depth)?;
         }
         if let Some(n) = m.get("not") {
@@ -400,13 +388,8 @@ impl<'a> Normalizer<'a> {
                 }
                 Err(kw_err(ptr, kw, "uniqueItems cannot be enforced by a context-free grammar"))
             }
-            "minContains" | "maxContains" => {
-                if m.contains_key("contains") {
-                    Ok(()) // reported with `contains`
-                } else {
-                    Ok(()) // ignored without `contains`
-                }
-            }
+            // reported with `contains`, ignored without it
+            "minContains" | "maxContains" => Ok(()),
             "contains" => {
                 if t.array.is_none() {
                     return Ok(());
@@ -455,6 +438,7 @@ impl<'a> Normalizer<'a> {
             if has("integer") {
                 if let Some(n) = t.number.as_mut() {
                     n.integer = true;
+                    n.strict_integer = self.draft == Draft::Draft4;
                 }
             } else {
                 t.number = None;
@@ -563,6 +547,8 @@ impl<'a> Normalizer<'a> {
             if let Some(f) = v.as_str() {
                 if super::formats::format_regex(f).is_some() {
                     s.formats.push(f.to_string());
+                } else if super::formats::UNSUPPORTED_FORMATS.contains(&f) {
+                    return Err(kw_err(ptr, "format", format!("format `{f}` cannot be enforced")));
                 }
             }
         }
@@ -577,7 +563,7 @@ impl<'a> Normalizer<'a> {
         if let Some(v) = m.get("maxItems") {
             a.max = Some(as_u64(v, ptr, "maxItems")?);
         }
-        let tuple_items = match (self.draft >= Draft::D2020, m.get("prefixItems"), m.get("items")) {
+        let tuple_items = match (self.draft >= Draft::Draft2020_12, m.get("prefixItems"), m.get("items")) {
             (true, Some(Value::Array(p)), _) => Some(("prefixItems", p)),
             (false, _, Some(Value::Array(p))) => Some(("items", p)),
             _ => None,
@@ -618,12 +604,10 @@ impl<'a> Normalizer<'a> {
                 o.props.push((k.clone(), s));
             }
         }
-        if let Some(r) = m.get("required") {
-            if let Value::Array(r) = r {
-                for k in r.iter().filter_map(Value::as_str) {
-                    if !o.required.iter().any(|x| x == k) {
-                        o.required.push(k.to_string());
-                    }
+        if let Some(Value::Array(r)) = m.get("required") {
+            for k in r.iter().filter_map(Value::as_str) {
+                if !o.required.iter().any(|x| x == k) {
+                    o.required.push(k.to_string());
                 }
             }
         }
@@ -657,14 +641,19 @@ impl<'a> Normalizer<'a> {
         let mut deps = Vec::new();
         if let Some(Value::Object(d)) = m.get("dependentRequired") {
             for (k, v) in d {
-                let list: Vec<String> = v.as_array().map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect()).unwrap_or_default();
+                let list: Vec<String> = v
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+                    .unwrap_or_default();
                 deps.push((k.clone(), list));
             }
         }
         if let Some(Value::Object(d)) = m.get("dependencies") {
             for (k, v) in d {
                 match v {
-                    Value::Array(a) => deps.push((k.clone(), a.iter().filter_map(Value::as_str).map(String::from).collect())),
+                    Value::Array(a) => {
+                        deps.push((k.clone(), a.iter().filter_map(Value::as_str).map(String::from).collect()))
+                    }
                     Value::Bool(true) => {}
                     Value::Object(x) if x.is_empty() => {}
                     _ => return Err(kw_err(ptr, "dependencies", "schema dependencies are not supported")),
@@ -679,7 +668,7 @@ impl<'a> Normalizer<'a> {
     }
 
     /// `oneOf`: a union when the branches are provably pairwise disjoint.
-    fn one_of(&mut self, branches: Vec<Schema>, ptr: &str, depth: usize) -> R<Schema> {
+    fn one_of(&mut self, branches: Vec<Schema>, values: &[Value], ptr: &str, depth: usize) -> R<Schema> {
         let n = branches.len();
         let mut keep = vec![true; n];
         let mut all_disjoint = true;
@@ -695,6 +684,10 @@ impl<'a> Normalizer<'a> {
         if all_disjoint {
             return Ok(Schema::AnyOf(branches));
         }
+        // exact: branch i and not any other branch (disjoint by construction)
+        if let Ok(s) = self.one_of_by_negation(&branches, values, ptr, depth) {
+            return Ok(s);
+        }
         let kept: Vec<Schema> = branches.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(b, _)| b).collect();
         if self.opts.mode == Mode::Lenient && !kept.is_empty() {
             self.refuse_or_warn(
@@ -706,6 +699,28 @@ impl<'a> Normalizer<'a> {
             return Ok(Schema::AnyOf(kept));
         }
         Err(kw_err(ptr, "oneOf", "the branches are not provably disjoint (a value might match several)"))
+    }
+
+    /// `oneOf` as the union of `branch_i and not branch_j (j != i)`, when
+    /// every branch can be negated.
+    fn one_of_by_negation(&mut self, branches: &[Schema], values: &[Value], ptr: &str, depth: usize) -> R<Schema> {
+        let mut negs = Vec::with_capacity(values.len());
+        for (j, v) in values.iter().enumerate() {
+            negs.push(self.negate(v, &format!("{ptr}/oneOf/{j}"), depth + 1)?);
+        }
+        let mut out = Vec::new();
+        for (i, b) in branches.iter().enumerate() {
+            let mut s = b.clone();
+            for (j, n) in negs.iter().enumerate() {
+                if i != j {
+                    s = self.intersect(s, n.clone(), ptr, depth + 1)?;
+                }
+            }
+            if !s.is_nothing() {
+                out.push(s);
+            }
+        }
+        Ok(Schema::AnyOf(out))
     }
 
     fn resolve_ref(&mut self, target: &str, depth: usize) -> R<Schema> {
@@ -783,7 +798,9 @@ impl<'a> Normalizer<'a> {
                 }
                 Ok(Schema::AnyOf(out))
             }
-            (Schema::Typed(x), Schema::Typed(y)) => Ok(Schema::Typed(Box::new(self.intersect_typed(*x, *y, ptr, depth)?))),
+            (Schema::Typed(x), Schema::Typed(y)) => {
+                Ok(Schema::Typed(Box::new(self.intersect_typed(*x, *y, ptr, depth)?)))
+            }
             (x, y) => {
                 // unreachable after expand; keep a safe answer
                 Err(kw_err(ptr, "$ref", format!("cannot intersect {x:?} with {y:?}")))
@@ -800,14 +817,15 @@ impl<'a> Normalizer<'a> {
             (Some(x), Some(y)) => {
                 let mut n = x.clone();
                 n.integer |= y.integer;
-                for (d, ex) in y.min {
+                n.strict_integer |= y.strict_integer;
+                if let Some((d, ex)) = y.min {
                     match &n.min {
                         Some((c, cex)) if d.cmp(c) == std::cmp::Ordering::Less => {}
                         Some((c, cex)) if d.cmp(c) == std::cmp::Ordering::Equal && (*cex || !ex) => {}
                         _ => n.min = Some((d, ex)),
                     }
                 }
-                for (d, ex) in y.max {
+                if let Some((d, ex)) = y.max {
                     match &n.max {
                         Some((c, cex)) if d.cmp(c) == std::cmp::Ordering::Greater => {}
                         Some((c, cex)) if d.cmp(c) == std::cmp::Ordering::Equal && (*cex || !ex) => {}
@@ -902,9 +920,19 @@ impl<'a> Normalizer<'a> {
         Ok(Some(a))
     }
 
-    fn intersect_object(&mut self, x: ObjectSchema, y: ObjectSchema, ptr: &str, depth: usize) -> R<Option<ObjectSchema>> {
+    fn intersect_object(
+        &mut self,
+        x: ObjectSchema,
+        y: ObjectSchema,
+        ptr: &str,
+        depth: usize,
+    ) -> R<Option<ObjectSchema>> {
         if !x.pattern_props.is_empty() && !y.pattern_props.is_empty() && x.pattern_props != y.pattern_props {
-            return Err(kw_err(ptr, "patternProperties", "intersecting two sets of patternProperties is not supported"));
+            return Err(kw_err(
+                ptr,
+                "patternProperties",
+                "intersecting two sets of patternProperties is not supported",
+            ));
         }
         // the schema each side imposes on a key it does not declare
         let mut props: Vec<(String, Schema)> = Vec::new();
@@ -927,8 +955,14 @@ impl<'a> Normalizer<'a> {
             }
         }
         let pattern_props = if x.pattern_props.is_empty() { y.pattern_props.clone() } else { x.pattern_props.clone() };
-        if (!x.pattern_props.is_empty() && !y.additional.is_any()) || (!y.pattern_props.is_empty() && !x.additional.is_any()) {
-            return Err(kw_err(ptr, "patternProperties", "patternProperties combined with another object's additionalProperties is not supported"));
+        if (!x.pattern_props.is_empty() && !y.additional.is_any())
+            || (!y.pattern_props.is_empty() && !x.additional.is_any())
+        {
+            return Err(kw_err(
+                ptr,
+                "patternProperties",
+                "patternProperties combined with another object's additionalProperties is not supported",
+            ));
         }
         let additional = self.intersect(x.additional, y.additional, ptr, depth + 1)?;
         let names = match (x.names, y.names) {
@@ -969,7 +1003,11 @@ impl<'a> Normalizer<'a> {
                 }
             }
             if matched {
-                return Err(kw_err(ptr, "patternProperties", "a property matched by patternProperties in an intersection is not supported"));
+                return Err(kw_err(
+                    ptr,
+                    "patternProperties",
+                    "a property matched by patternProperties in an intersection is not supported",
+                ));
             }
         }
         Ok(o.additional.clone())
@@ -1144,7 +1182,8 @@ impl<'a> Normalizer<'a> {
                     Schema::Typed(Box::new(t))
                 }
                 "enum" | "const" => {
-                    let vals: Vec<Value> = if k == "const" { vec![val.clone()] } else { val.as_array().cloned().unwrap_or_default() };
+                    let vals: Vec<Value> =
+                        if k == "const" { vec![val.clone()] } else { val.as_array().cloned().unwrap_or_default() };
                     let mut t = Typed::any();
                     for x in &vals {
                         match x {
@@ -1170,7 +1209,10 @@ impl<'a> Normalizer<'a> {
                 }
                 "required" => {
                     // not required [a, b] = object missing a or missing b (or not an object)
-                    let names: Vec<String> = val.as_array().map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect()).unwrap_or_default();
+                    let names: Vec<String> = val
+                        .as_array()
+                        .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+                        .unwrap_or_default();
                     if names.is_empty() {
                         Schema::nothing()
                     } else {
@@ -1188,7 +1230,8 @@ impl<'a> Normalizer<'a> {
                         Schema::AnyOf(alts)
                     }
                 }
-                "minLength" | "maxLength" | "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" | "minItems" | "maxItems" | "minProperties" | "maxProperties" | "pattern" => {
+                "minLength" | "maxLength" | "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum"
+                | "minItems" | "maxItems" | "minProperties" | "maxProperties" | "pattern" => {
                     self.negate_simple(k, val, m, ptr)?
                 }
                 "anyOf" => {
@@ -1210,14 +1253,70 @@ impl<'a> Normalizer<'a> {
                     Schema::AnyOf(alts)
                 }
                 "not" => self.normalize(val, &format!("{ptr}/not"), depth + 1)?,
-                "$schema" | "$id" | "id" | "title" | "description" | "default" | "examples" | "$comment" | "$defs" | "definitions" | "format" | "deprecated" | "readOnly" | "writeOnly" => continue,
-                "exclusiveMinimum_bool" => continue,
-                other => {
-                    if other.starts_with('_') || other.starts_with("x-") {
-                        continue;
+                "$ref" => {
+                    let r = val.as_str().ok_or_else(|| kw_err(ptr, "$ref", "must be a string"))?;
+                    let target = self.index.resolve(ptr, r).map_err(|e| kw_err(ptr, "$ref", e))?;
+                    if self.inlining.iter().any(|t| *t == target) {
+                        return Err(kw_err(ptr, "not", "`not` of a recursive reference is not supported"));
                     }
-                    return Err(kw_err(ptr, "not", format!("`not` with `{other}` is not supported")));
+                    let Some(tv) = super::refs::lookup(self.root, &target) else {
+                        return Err(kw_err(ptr, "$ref", "the reference points to nothing"));
+                    };
+                    self.inlining.push(target.clone());
+                    let r = self.negate(tv, &target, depth + 1);
+                    self.inlining.pop();
+                    let n = r?;
+                    if self.draft <= Draft::Draft7 {
+                        // siblings of `$ref` are ignored
+                        return Ok(n);
+                    }
+                    n
                 }
+                "properties" => {
+                    // some declared property is present and violates its schema
+                    let props = val.as_object().cloned().unwrap_or_default();
+                    let mut alts = Vec::new();
+                    for (k, pv) in &props {
+                        let n = self.negate(pv, &format!("{ptr}/properties/{}", escape_token(k)), depth + 1)?;
+                        if n.is_nothing() {
+                            continue;
+                        }
+                        let mut t = Typed::none();
+                        let o = ObjectSchema {
+                            props: vec![(k.clone(), n)],
+                            required: vec![k.clone()],
+                            ..ObjectSchema::default()
+                        };
+                        t.object = Some(o);
+                        alts.push(Schema::Typed(Box::new(t)));
+                    }
+                    Schema::AnyOf(alts)
+                }
+                "additionalProperties"
+                | "patternProperties"
+                | "items"
+                | "prefixItems"
+                | "additionalItems"
+                | "contains"
+                | "uniqueItems"
+                | "dependencies"
+                | "dependentRequired"
+                | "dependentSchemas"
+                | "propertyNames"
+                | "if"
+                | "oneOf"
+                | "multipleOf"
+                | "format"
+                | "unevaluatedProperties"
+                | "unevaluatedItems"
+                | "$dynamicRef"
+                | "$recursiveRef"
+                | "minContains"
+                | "maxContains" => {
+                    return Err(kw_err(ptr, "not", format!("`not` with `{k}` is not supported")));
+                }
+                // annotations and unknown keywords constrain nothing: their negation is empty
+                _ => continue,
             };
             branches.push(b);
         }
@@ -1310,6 +1409,7 @@ fn disjoint_numbers(p: &NumberSchema, q: &NumberSchema) -> bool {
 /// Whether the ECMA-262 `pattern` finds a match in `s`.
 pub(crate) fn pattern_matches(pattern: &str, s: &str) -> Result<bool, String> {
     let re = super::pattern::search_regex(pattern).map_err(|e| e.0)?;
+    // the encoding of `s` is valid by construction, so the loose search is exact here
     let d = crate::lexer::dfa::Dfa::from_regex(&re, 100_000).map_err(|e| format!("{e:?}"))?;
     Ok(super::pattern::dfa_matches(&d, super::pattern::encode_str(s).as_bytes()))
 }

@@ -81,7 +81,9 @@ fn matches_typed(n: &mut Normalizer<'_>, v: &Value, t: &Typed, depth: usize) -> 
                         Err(_) => return Ok(None),
                     };
                     match compile_spec(&spec, 200_000) {
-                        Ok(d) => return Ok(Some(super::pattern::dfa_matches(&d, super::pattern::encode_str(s).as_bytes()))),
+                        Ok(d) => {
+                            return Ok(Some(super::pattern::dfa_matches(&d, super::pattern::encode_str(s).as_bytes())))
+                        }
                         Err(_) => return Ok(None),
                     }
                 }

@@ -43,6 +43,7 @@ OPTIONS:
     --limit N            only the first N files (sorted by name)
     --filter S           only files whose name contains S
     --lenient            compile in lenient mode (sound narrowings instead of refusals)
+    --any-order          properties in any order (at most 8 declared per object)
     --compact            compact whitespace (instances use \", \" / \": \", so most fail)
     --timeout SECS       per-schema time budget after which its remaining tests are
                          skipped and the schema counts as failed (default 60)
@@ -59,6 +60,7 @@ struct Args {
     filter: Option<String>,
     lenient: bool,
     compact: bool,
+    any_order: bool,
     timeout: Duration,
 }
 
@@ -70,6 +72,7 @@ fn parse_args(args: &[String]) -> Result<Option<Args>, String> {
     let mut filter = None;
     let mut lenient = false;
     let mut compact = false;
+    let mut any_order = false;
     let mut timeout = Duration::from_secs(60);
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -81,9 +84,7 @@ fn parse_args(args: &[String]) -> Result<Option<Args>, String> {
             }
             "--tokenizer" => tokenizer = Some(PathBuf::from(value("--tokenizer")?)),
             "--out" => out = Some(PathBuf::from(value("--out")?)),
-            "--limit" => {
-                limit = Some(value("--limit")?.parse().map_err(|_| "`--limit` needs a number".to_string())?)
-            }
+            "--limit" => limit = Some(value("--limit")?.parse().map_err(|_| "`--limit` needs a number".to_string())?),
             "--filter" => filter = Some(value("--filter")?),
             "--timeout" => {
                 let s: u64 = value("--timeout")?.parse().map_err(|_| "`--timeout` needs seconds".to_string())?;
@@ -91,6 +92,7 @@ fn parse_args(args: &[String]) -> Result<Option<Args>, String> {
             }
             "--lenient" => lenient = true,
             "--compact" => compact = true,
+            "--any-order" => any_order = true,
             s if s.starts_with('-') => return Err(format!("unknown option `{s}`\n\n{HELP}")),
             s => {
                 if dir.is_some() {
@@ -109,6 +111,7 @@ fn parse_args(args: &[String]) -> Result<Option<Args>, String> {
         filter,
         lenient,
         compact,
+        any_order,
         timeout,
     }))
 }
@@ -146,6 +149,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let mut opts = JsonSchemaOptions::default();
     if args.lenient {
         opts.mode = Mode::Lenient;
+    }
+    if args.any_order {
+        opts.property_order = json_schema::PropertyOrder::Any { max_properties: 8 };
     }
     if args.compact {
         opts.whitespace = json_schema::Whitespace::Compact;
@@ -201,9 +207,10 @@ fn run_one(
         "id": id, "ttfm_us": 0, "masks_us": 0, "max_mask_us": 0, "num_tokens": 0,
         "num_tests": 0, "num_valid_tests": 0, "num_invalid_tests": 0,
     });
-    let data: Value = match std::fs::read_to_string(path).map_err(|e| e.to_string()).and_then(|t| {
-        serde_json::from_str(&t).map_err(|e| e.to_string())
-    }) {
+    let data: Value = match std::fs::read_to_string(path)
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+    {
         Ok(v) => v,
         Err(e) => {
             status["compile_error"] = json!(format!("cannot read the file: {e}"));
@@ -263,6 +270,8 @@ fn run_one(
         };
         let mut accepted = true;
         let mut exn = None;
+        let mut consumed: Vec<u8> = Vec::new();
+        let mut refused_at: Option<String> = None;
         for &t in &ids {
             let t0 = Instant::now();
             let r = m.compute_mask(&mut mask).and_then(|()| {
@@ -275,8 +284,11 @@ fn run_one(
             });
             o.mask_us.push(micros(t0.elapsed()));
             match r {
-                Ok(true) => {}
+                Ok(true) => consumed.extend_from_slice(vocab.token_bytes(t)),
                 Ok(false) => {
+                    let tail = String::from_utf8_lossy(&consumed[consumed.len().saturating_sub(80)..]).into_owned();
+                    let tok = String::from_utf8_lossy(vocab.token_bytes(t)).into_owned();
+                    refused_at = Some(format!("token {tok:?} refused after ...{tail:?}"));
                     accepted = false;
                     break;
                 }
@@ -302,7 +314,8 @@ fn run_one(
             validation_error.get_or_insert_with(|| format!("test #{ti}: should reject but didn't"));
             o.invalid_accepted = true;
         } else if !accepted && valid {
-            validation_error.get_or_insert_with(|| format!("test #{ti}: should accept but didn't"));
+            let why = refused_at.clone().unwrap_or_else(|| "not accepting at the end".to_string());
+            validation_error.get_or_insert_with(|| format!("test #{ti}: should accept but didn't ({why})"));
             o.valid_rejected = true;
         } else if valid {
             nvalid += 1;
@@ -389,11 +402,7 @@ fn summarize(outcomes: &[(String, Outcome)]) -> (String, Value) {
     let mut t = String::new();
     let pass_pct = if n > 0 { 100.0 * passing as f64 / n as f64 } else { 0.0 };
     t.push_str("| metric | formwork | llguidance 1.9.1 (ANCHORS.md, 5,584 schemas) |\n|---|---:|---:|\n");
-    t.push_str(&format!(
-        "| passing | {} / {} ({pass_pct:.1}%) | 4,706 / 5,584 (84.3%) |\n",
-        fmt_n(passing),
-        fmt_n(n)
-    ));
+    t.push_str(&format!("| passing | {} / {} ({pass_pct:.1}%) | 4,706 / 5,584 (84.3%) |\n", fmt_n(passing), fmt_n(n)));
     t.push_str(&format!("| compile errors | {} | 872 |\n", fmt_n(compile_errors)));
     t.push_str(&format!("| validation errors (valid instance rejected) | {} | 6 |\n", fmt_n(valerr)));
     t.push_str(&format!("| invalidation errors (invalid instance accepted) | {} | 0 |\n", fmt_n(invalerr)));
@@ -482,7 +491,8 @@ mod tests {
 
     #[test]
     fn args() {
-        let a: Vec<String> = ["d", "--tokenizer", "t.json", "--out", "o", "--limit", "3"].iter().map(|s| s.to_string()).collect();
+        let a: Vec<String> =
+            ["d", "--tokenizer", "t.json", "--out", "o", "--limit", "3"].iter().map(|s| s.to_string()).collect();
         let p = parse_args(&a).unwrap().unwrap();
         assert_eq!(p.limit, Some(3));
         assert!(parse_args(&["d".to_string()]).is_err());
