@@ -107,8 +107,8 @@ fn char_re() -> String {
     any_char()
 }
 
-/// Bodies longer than this are not counted character by character unless a
-/// bound requires it.
+/// The body of a string lexeme: JSON string syntax, length bounds, patterns,
+/// formats, excluded values.
 pub(crate) fn string_body_spec(s: &StringSchema) -> Result<LexemeSpec, String> {
     let mut parts = Vec::new();
     let mut max_len = s.max_len;
@@ -129,6 +129,9 @@ pub(crate) fn string_body_spec(s: &StringSchema) -> Result<LexemeSpec, String> {
     for p in &s.patterns {
         parts.push(LexemeSpec::Regex(search_regex(p).map_err(|e| e.0)?));
     }
+    for p in &s.not_patterns {
+        parts.push(LexemeSpec::Not(Box::new(LexemeSpec::Regex(search_regex(p).map_err(|e| e.0)?))));
+    }
     let exact_parts = s.formats.iter().filter(|f| format_regex(f).is_some()).count();
     for f in &s.formats {
         if let Some(re) = format_regex(f) {
@@ -146,8 +149,20 @@ pub(crate) fn string_body_spec(s: &StringSchema) -> Result<LexemeSpec, String> {
     Ok(if parts.len() == 1 { parts.remove(0) } else { LexemeSpec::And(parts) })
 }
 
+/// `"` body `"`. An intersection is quoted part by part (each part stays
+/// one regex, and no automaton concatenation is needed): every positive part
+/// fixes the quoted shape, so a quoted complement means the same thing.
 fn quoted(body: LexemeSpec) -> LexemeSpec {
-    LexemeSpec::Concat(vec![LexemeSpec::Literal("\"".into()), body, LexemeSpec::Literal("\"".into())])
+    match body {
+        LexemeSpec::Regex(r) => LexemeSpec::Regex(format!("\"(?:{r})\"")),
+        LexemeSpec::Literal(l) => LexemeSpec::Literal(format!("\"{l}\"")),
+        LexemeSpec::Or(v) => LexemeSpec::Or(v.into_iter().map(quoted).collect()),
+        LexemeSpec::And(v) if v.iter().any(|x| !matches!(x, LexemeSpec::Not(_))) => {
+            LexemeSpec::And(v.into_iter().map(quoted).collect())
+        }
+        LexemeSpec::Not(x) => LexemeSpec::Not(Box::new(quoted(*x))),
+        other => LexemeSpec::Concat(vec![LexemeSpec::Literal("\"".into()), other, LexemeSpec::Literal("\"".into())]),
+    }
 }
 
 /// Whether two string schemas provably share no value.
@@ -417,6 +432,47 @@ impl<'a> Emitter<'a> {
     }
 
     fn emit_object(&mut self, o: &ObjectSchema, depth: usize) -> Result<Expr, Error> {
+        // dependencies whose trigger is optional: one variant per choice of
+        // "trigger absent" / "trigger and its dependencies present"
+        let unresolved: Vec<(String, Vec<String>)> = o
+            .dependent
+            .iter()
+            .filter(|(k, d)| !d.iter().all(|x| o.required.contains(x)) && !o.required.contains(k))
+            .cloned()
+            .collect();
+        if !unresolved.is_empty()
+            && unresolved.len() <= 4
+            && o.required.iter().all(|r| !unresolved.iter().any(|(k, _)| k == r))
+        {
+            let mut alts = Vec::new();
+            for mask in 0..(1u32 << unresolved.len()) {
+                let mut v = o.clone();
+                v.dependent.retain(|(k, _)| !unresolved.iter().any(|(u, _)| u == k));
+                let mut forbidden: Vec<String> = Vec::new();
+                for (i, (k, deps)) in unresolved.iter().enumerate() {
+                    if mask & (1 << i) != 0 {
+                        for r in std::iter::once(k).chain(deps) {
+                            if !v.required.contains(r) {
+                                v.required.push(r.clone());
+                            }
+                        }
+                    } else {
+                        forbidden.push(k.clone());
+                    }
+                }
+                if forbidden.iter().any(|k| v.required.contains(k)) {
+                    continue;
+                }
+                for k in forbidden {
+                    match v.props.iter_mut().find(|(n, _)| *n == k) {
+                        Some((_, s)) => *s = Schema::nothing(),
+                        None => v.props.push((k, Schema::nothing())),
+                    }
+                }
+                alts.push(self.emit_object(&v, depth + 1)?);
+            }
+            return Ok(if alts.is_empty() { Expr::Nothing } else { Expr::Alt(alts) });
+        }
         let ws = self.ws.clone();
         let open = lit(&mut self.b, "{");
         let close = lit(&mut self.b, "}");

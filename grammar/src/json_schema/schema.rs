@@ -49,6 +49,8 @@ pub(crate) struct StringSchema {
     pub(crate) formats: Vec<String>,
     /// Excluded values (from `not` + `const`/`enum`).
     pub(crate) exclude: Vec<String>,
+    /// Patterns that must not match (from `not` + `pattern`).
+    pub(crate) not_patterns: Vec<String>,
 }
 
 /// Array constraints.
@@ -865,6 +867,11 @@ impl<'a> Normalizer<'a> {
                     }
                 }
                 s.exclude.extend(y.exclude);
+                for p in y.not_patterns {
+                    if !s.not_patterns.contains(&p) {
+                        s.not_patterns.push(p);
+                    }
+                }
                 if s.max_len.is_some_and(|m| m < s.min_len) {
                     None
                 } else {
@@ -1256,7 +1263,7 @@ impl<'a> Normalizer<'a> {
                 "$ref" => {
                     let r = val.as_str().ok_or_else(|| kw_err(ptr, "$ref", "must be a string"))?;
                     let target = self.index.resolve(ptr, r).map_err(|e| kw_err(ptr, "$ref", e))?;
-                    if self.inlining.iter().any(|t| *t == target) {
+                    if self.inlining.contains(&target) {
                         return Err(kw_err(ptr, "not", "`not` of a recursive reference is not supported"));
                     }
                     let Some(tv) = super::refs::lookup(self.root, &target) else {
@@ -1386,7 +1393,11 @@ impl<'a> Normalizer<'a> {
                 }
             }
             "pattern" => {
-                return Err(kw_err(ptr, "not", "`not` with `pattern` is not supported"));
+                let p = val.as_str().ok_or_else(|| kw_err(ptr, "pattern", "must be a string"))?;
+                super::pattern::search_regex(p).map_err(|e| kw_err(ptr, "pattern", e.0))?;
+                let mut t = Typed::none();
+                t.string = Some(StringSchema { not_patterns: vec![p.to_string()], ..StringSchema::default() });
+                return Ok(Schema::Typed(Box::new(t)));
             }
             _ => return Err(kw_err(ptr, "not", format!("`not` with `{k}` is not supported"))),
         }

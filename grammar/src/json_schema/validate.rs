@@ -68,6 +68,13 @@ fn matches_typed(n: &mut Normalizer<'_>, v: &Value, t: &Typed, depth: usize) -> 
                 if ss.exclude.iter().any(|x| x == s) {
                     return Ok(Some(false));
                 }
+                for p in &ss.not_patterns {
+                    match pattern_matches(p, s) {
+                        Ok(true) => return Ok(Some(false)),
+                        Ok(false) => {}
+                        Err(_) => return Ok(None),
+                    }
+                }
                 for p in &ss.patterns {
                     match pattern_matches(p, s) {
                         Ok(false) => return Ok(Some(false)),

@@ -441,7 +441,7 @@ fn summarize(outcomes: &[(String, Outcome)]) -> (String, Value) {
         }
     }
     let mut cv: Vec<(String, u64)> = causes.into_iter().collect();
-    cv.sort_by(|a, b| b.1.cmp(&a.1));
+    cv.sort_by_key(|c| std::cmp::Reverse(c.1));
     t.push_str("\n| compile error cause | schemas |\n|---|---:|\n");
     for (c, k) in cv.iter().take(25) {
         t.push_str(&format!("| {} | {k} |\n", c.replace('|', "\\|")));
