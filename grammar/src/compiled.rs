@@ -103,3 +103,11 @@ impl CompiledGrammar {
         }
     }
 }
+
+// A compiled grammar is shared across threads; a matcher moves between them.
+const _: () = {
+    const fn shared<T: Send + Sync>() {}
+    const fn movable<T: Send>() {}
+    shared::<CompiledGrammar>();
+    movable::<Matcher>();
+};
