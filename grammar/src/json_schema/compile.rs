@@ -86,7 +86,52 @@ pub fn compile(schema: &Value, options: &JsonSchemaOptions) -> Result<(Grammar, 
 pub fn from_str(text: &str, options: &JsonSchemaOptions) -> Result<(Grammar, Vec<Warning>), Error> {
     let v: Value =
         serde_json::from_str(text).map_err(|e| Error::schema("", "", format!("the schema is not valid JSON: {e}")))?;
+    if let Some(n) = lossy_number(text) {
+        return Err(Error::schema(
+            "/",
+            "",
+            format!("the number {n} has more precision than a 64-bit float keeps; it cannot be enforced exactly"),
+        ));
+    }
     compile(&v, options)
+}
+
+/// The first number literal of a JSON text whose value `serde_json` does not
+/// keep exactly (an integer outside 64 bits, or a decimal that is not the
+/// shortest spelling of its `f64`): compiling from the parsed value would
+/// silently move bounds and change enumerated values.
+fn lossy_number(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < b.len() && matches!(b[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+                    i += 1;
+                }
+                let lit = &text[start..i];
+                let is_int = !lit.contains(['.', 'e', 'E']);
+                if is_int && (lit.parse::<u64>().is_ok() || lit.parse::<i64>().is_ok()) {
+                    continue;
+                }
+                let exact = Dec::parse(lit);
+                let via_f64 = lit.parse::<f64>().ok().and_then(|f| Dec::parse(&format!("{f:e}")));
+                if exact.is_none() || exact != via_f64 {
+                    return Some(lit.to_string());
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    None
 }
 
 struct Emitter<'a> {

@@ -197,6 +197,10 @@ const KNOWN_UNSUPPORTED: &[&str] = &[
     "$recursiveRef",
 ];
 
+/// Lenient mode lowers `maxLength` above this to it: counting code points
+/// costs about ten automaton states per character.
+const LENIENT_MAX_LEN: u64 = 1000;
+
 /// Turns JSON schemas into [`Schema`]s.
 pub(crate) struct Normalizer<'a> {
     pub(crate) root: &'a Value,
@@ -302,6 +306,17 @@ impl<'a> Normalizer<'a> {
         }
         if let Some(s) = t.string.as_mut() {
             Self::apply_string(m, ptr, s)?;
+            if self.opts.mode == Mode::Lenient
+                && s.max_len.is_some_and(|x| x > LENIENT_MAX_LEN)
+                && s.min_len <= LENIENT_MAX_LEN
+            {
+                s.max_len = Some(LENIENT_MAX_LEN);
+                self.warnings.push(Warning {
+                    pointer: ptr.to_string(),
+                    keyword: "maxLength".into(),
+                    message: format!("lowered to {LENIENT_MAX_LEN} (a longer bound needs too many automaton states)"),
+                });
+            }
             if s.max_len.is_some_and(|mx| mx < s.min_len) {
                 t.string = None;
             }
