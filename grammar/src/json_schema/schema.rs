@@ -212,6 +212,9 @@ pub(crate) struct Normalizer<'a> {
     cache: HashMap<String, Schema>,
     /// Ref targets currently being inlined (cycle detection).
     inlining: Vec<String>,
+    /// JSON pointer -> literal text of numbers `serde_json` does not keep
+    /// exactly (filled by `from_str`).
+    pub(crate) number_texts: HashMap<String, String>,
 }
 
 type R<T> = Result<T, Error>;
@@ -235,7 +238,7 @@ fn as_u64(v: &Value, ptr: &str, kw: &str) -> R<u64> {
     }
 }
 
-fn as_dec(v: &Value, ptr: &str, kw: &str) -> R<Dec> {
+fn as_dec_value(v: &Value, ptr: &str, kw: &str) -> R<Dec> {
     match v {
         Value::Number(n) => Dec::from_value(n).ok_or_else(|| kw_err(ptr, kw, "number out of the supported range")),
         _ => Err(kw_err(ptr, kw, "must be a number")),
@@ -253,7 +256,17 @@ impl<'a> Normalizer<'a> {
             warnings: Vec::new(),
             cache: HashMap::new(),
             inlining: Vec::new(),
+            number_texts: HashMap::new(),
         }
+    }
+
+    /// A number keyword's value, exactly as written when the schema came as
+    /// text (see `from_str`), else as the `Value` holds it.
+    fn as_dec(&self, v: &Value, ptr: &str, kw: &str) -> R<Dec> {
+        if let Some(t) = self.number_texts.get(&format!("{ptr}/{}", escape_token(kw))) {
+            return Dec::parse(t).ok_or_else(|| kw_err(ptr, kw, "number out of the supported range"));
+        }
+        as_dec_value(v, ptr, kw)
     }
 
     fn refuse_or_warn(&mut self, ptr: &str, kw: &str, msg: &str, approx: &str) -> R<()> {
@@ -510,10 +523,10 @@ impl<'a> Normalizer<'a> {
         };
         if let Some(v) = m.get("minimum") {
             let ex = m.get("exclusiveMinimum") == Some(&Value::Bool(true));
-            lower(as_dec(v, ptr, "minimum")?, ex, n);
+            lower(self.as_dec(v, ptr, "minimum")?, ex, n);
         }
         if let Some(v @ Value::Number(_)) = m.get("exclusiveMinimum") {
-            lower(as_dec(v, ptr, "exclusiveMinimum")?, true, n);
+            lower(self.as_dec(v, ptr, "exclusiveMinimum")?, true, n);
         }
         let upper = |d: Dec, ex: bool, n: &mut NumberSchema| {
             let replace = match &n.max {
@@ -530,13 +543,13 @@ impl<'a> Normalizer<'a> {
         };
         if let Some(v) = m.get("maximum") {
             let ex = m.get("exclusiveMaximum") == Some(&Value::Bool(true));
-            upper(as_dec(v, ptr, "maximum")?, ex, n);
+            upper(self.as_dec(v, ptr, "maximum")?, ex, n);
         }
         if let Some(v @ Value::Number(_)) = m.get("exclusiveMaximum") {
-            upper(as_dec(v, ptr, "exclusiveMaximum")?, true, n);
+            upper(self.as_dec(v, ptr, "exclusiveMaximum")?, true, n);
         }
         if let Some(v) = m.get("multipleOf") {
-            let d = as_dec(v, ptr, "multipleOf")?;
+            let d = self.as_dec(v, ptr, "multipleOf")?;
             if d.neg || d.is_zero() {
                 return Err(kw_err(ptr, "multipleOf", "must be positive"));
             }
@@ -1218,7 +1231,7 @@ impl<'a> Normalizer<'a> {
                                 }
                             }
                             Value::Number(n) => {
-                                let d = as_dec(x, ptr, k)?;
+                                let d = self.as_dec(x, ptr, k)?;
                                 let _ = n;
                                 if let Some(nn) = t.number.as_mut() {
                                     nn.exclude.push(d);
@@ -1397,7 +1410,7 @@ impl<'a> Normalizer<'a> {
                     // draft-4 flag: handled with minimum/maximum
                     return Ok(Schema::nothing());
                 }
-                let d = as_dec(val, ptr, k)?;
+                let d = self.as_dec(val, ptr, k)?;
                 let draft4_ex = |name: &str| m.get(name) == Some(&Value::Bool(true));
                 let n = t.number.as_mut().ok_or_else(|| kw_err(ptr, k, "internal"))?;
                 match k {
