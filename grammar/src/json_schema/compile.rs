@@ -56,16 +56,7 @@ use crate::lexer::spec::compile_spec;
 /// malformed; [`ErrorKind::Limit`](crate::ErrorKind::Limit) when an option's
 /// bound is exceeded.
 pub fn compile(schema: &Value, options: &JsonSchemaOptions) -> Result<(Grammar, Vec<Warning>), Error> {
-    compile_with(schema, options, HashMap::new())
-}
-
-fn compile_with(
-    schema: &Value,
-    options: &JsonSchemaOptions,
-    number_texts: HashMap<String, String>,
-) -> Result<(Grammar, Vec<Warning>), Error> {
-    let mut n = Normalizer::new(schema, options);
-    n.number_texts = number_texts;
+    let n = Normalizer::new(schema, options);
     let mut e = Emitter::new(n, options);
     let root_schema = e.n.normalize(schema, "", 0)?;
     if root_schema.is_nothing() {
@@ -83,11 +74,7 @@ fn compile_with(
     Ok((e.b.finish(root)?, warnings))
 }
 
-/// [`compile`] from JSON text. Numbers are read exactly as written: a bound
-/// such as `maximum: 18446744073709551616` or `minimum: 0.30000000000000001`
-/// is enforced to the last digit, which a parsed `serde_json::Value` (64-bit
-/// floats) cannot hold; an `enum`/`const` number with more precision than a
-/// 64-bit float is refused.
+/// [`compile`] from JSON text.
 ///
 /// ```
 /// use formwork_grammar::json_schema::{from_str, JsonSchemaOptions};
@@ -99,114 +86,7 @@ fn compile_with(
 pub fn from_str(text: &str, options: &JsonSchemaOptions) -> Result<(Grammar, Vec<Warning>), Error> {
     let v: Value =
         serde_json::from_str(text).map_err(|e| Error::schema("", "", format!("the schema is not valid JSON: {e}")))?;
-    // numbers serde_json does not keep exactly: bounds use their text, enumerated values are refused
-    let mut lossy = Vec::new();
-    scan_numbers(text.as_bytes(), &mut 0, String::new(), 0, &mut lossy);
-    let mut texts = HashMap::new();
-    for (ptr, lit) in lossy {
-        if ptr.contains("/enum/") || ptr.contains("/const") {
-            return Err(Error::schema(
-                ptr,
-                "enum",
-                format!("the number {lit} has more precision than a 64-bit float keeps; it cannot be enforced exactly"),
-            ));
-        }
-        texts.insert(ptr, lit);
-    }
-    compile_with(&v, options, texts)
-}
-
-/// Whether serde_json keeps the value of this number literal exactly (an
-/// integer within 64 bits, or the shortest spelling of an `f64`).
-fn is_exact_in_value(lit: &str) -> bool {
-    let is_int = !lit.contains(['.', 'e', 'E']);
-    if is_int && (lit.parse::<u64>().is_ok() || lit.parse::<i64>().is_ok()) {
-        return true;
-    }
-    let exact = Dec::parse(lit);
-    exact.is_some() && exact == lit.parse::<f64>().ok().and_then(|f| Dec::parse(&format!("{f:e}")))
-}
-
-fn skip_ws(b: &[u8], i: &mut usize) {
-    while *i < b.len() && matches!(b[*i], b' ' | b'\t' | b'\n' | b'\r') {
-        *i += 1;
-    }
-}
-
-/// Skips a JSON string at `i` (on its opening quote); returns its raw text.
-fn skip_string<'t>(b: &'t [u8], i: &mut usize) -> &'t [u8] {
-    let start = *i;
-    *i += 1;
-    while *i < b.len() && b[*i] != b'"' {
-        *i += if b[*i] == b'\\' { 2 } else { 1 };
-    }
-    *i = (*i + 1).min(b.len());
-    &b[start..*i]
-}
-
-/// Collects `(JSON pointer, literal)` for the numbers of an already
-/// validated JSON text that serde_json does not keep exactly.
-fn scan_numbers(b: &[u8], i: &mut usize, ptr: String, depth: usize, out: &mut Vec<(String, String)>) {
-    skip_ws(b, i);
-    if *i >= b.len() || depth > 512 {
-        return;
-    }
-    match b[*i] {
-        b'{' => {
-            *i += 1;
-            loop {
-                skip_ws(b, i);
-                if *i >= b.len() || b[*i] == b'}' {
-                    *i += 1;
-                    return;
-                }
-                if b[*i] == b',' {
-                    *i += 1;
-                    continue;
-                }
-                let raw = skip_string(b, i);
-                let key: String = serde_json::from_slice(raw).unwrap_or_default();
-                skip_ws(b, i);
-                *i += 1; // ':'
-                scan_numbers(b, i, format!("{ptr}/{}", super::refs::escape_token(&key)), depth + 1, out);
-            }
-        }
-        b'[' => {
-            *i += 1;
-            let mut k = 0;
-            loop {
-                skip_ws(b, i);
-                if *i >= b.len() || b[*i] == b']' {
-                    *i += 1;
-                    return;
-                }
-                if b[*i] == b',' {
-                    *i += 1;
-                    continue;
-                }
-                scan_numbers(b, i, format!("{ptr}/{k}"), depth + 1, out);
-                k += 1;
-            }
-        }
-        b'"' => {
-            skip_string(b, i);
-        }
-        b'-' | b'0'..=b'9' => {
-            let start = *i;
-            while *i < b.len() && matches!(b[*i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
-                *i += 1;
-            }
-            let lit = String::from_utf8_lossy(&b[start..*i]).into_owned();
-            if !is_exact_in_value(&lit) {
-                out.push((ptr, lit));
-            }
-        }
-        _ => {
-            while *i < b.len() && b[*i].is_ascii_alphabetic() {
-                *i += 1;
-            }
-        }
-    }
+    compile(&v, options)
 }
 
 struct Emitter<'a> {

@@ -298,6 +298,10 @@ pub(crate) struct NumberSchema {
     pub(crate) multiple_of: Vec<Dec>,
     /// Values excluded (from `not` with `const`/`enum`).
     pub(crate) exclude: Vec<Dec>,
+    /// Only numbers with a non-zero fraction (from `not` + `type: integer`).
+    pub(crate) non_integer: bool,
+    /// Divisors the number must not be a multiple of (from `not` + `multipleOf`).
+    pub(crate) not_multiple_of: Vec<Dec>,
 }
 
 impl NumberSchema {
@@ -318,6 +322,14 @@ impl NumberSchema {
         use std::cmp::Ordering::*;
         if self.integer && !v.is_integer() {
             return Some(false);
+        }
+        if self.non_integer && v.is_integer() {
+            return Some(false);
+        }
+        for k in &self.not_multiple_of {
+            if v.abs().is_multiple_of(k)? {
+                return Some(false);
+            }
         }
         if let Some((a, ex)) = &self.min {
             match v.cmp(a) {
@@ -349,7 +361,16 @@ const MAX_LISTED_MULTIPLES: u128 = 1000;
 /// The lexeme of a number schema, or why it cannot be built exactly.
 pub(crate) fn number_spec(s: &NumberSchema) -> Result<LexemeSpec, String> {
     let int_syntax = if s.strict_integer { "(?:0|-?[1-9][0-9]*)" } else { "(?:0|-?[1-9][0-9]*)(?:\\.0+)?" };
-    if s.min.is_none() && s.max.is_none() && s.multiple_of.is_empty() && s.exclude.is_empty() {
+    if s.integer && s.non_integer {
+        return Ok(re("[a&&b]".into()));
+    }
+    if s.min.is_none()
+        && s.max.is_none()
+        && s.multiple_of.is_empty()
+        && s.exclude.is_empty()
+        && !s.non_integer
+        && s.not_multiple_of.is_empty()
+    {
         return Ok(re(if s.integer {
             int_syntax.to_string()
         } else {
@@ -370,6 +391,12 @@ pub(crate) fn number_spec(s: &NumberSchema) -> Result<LexemeSpec, String> {
     }
     for k in &s.multiple_of {
         parts.push(multiple_spec(k, s)?);
+    }
+    if s.non_integer {
+        parts.push(re("-?(?:0|[1-9][0-9]*)\\.[0-9]*[1-9][0-9]*".into()));
+    }
+    for k in &s.not_multiple_of {
+        parts.push(LexemeSpec::Not(Box::new(multiple_spec(k, s)?)));
     }
     if !s.exclude.is_empty() {
         let lits: Vec<LexemeSpec> = s.exclude.iter().map(|d| re(dec_regex(d))).collect();

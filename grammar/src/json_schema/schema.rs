@@ -212,9 +212,6 @@ pub(crate) struct Normalizer<'a> {
     cache: HashMap<String, Schema>,
     /// Ref targets currently being inlined (cycle detection).
     inlining: Vec<String>,
-    /// JSON pointer -> literal text of numbers `serde_json` does not keep
-    /// exactly (filled by `from_str`).
-    pub(crate) number_texts: HashMap<String, String>,
 }
 
 type R<T> = Result<T, Error>;
@@ -256,16 +253,12 @@ impl<'a> Normalizer<'a> {
             warnings: Vec::new(),
             cache: HashMap::new(),
             inlining: Vec::new(),
-            number_texts: HashMap::new(),
         }
     }
 
-    /// A number keyword's value, exactly as written when the schema came as
-    /// text (see `from_str`), else as the `Value` holds it.
+    /// A number keyword's value (exact: serde_json keeps numbers as written,
+    /// `arbitrary_precision`).
     fn as_dec(&self, v: &Value, ptr: &str, kw: &str) -> R<Dec> {
-        if let Some(t) = self.number_texts.get(&format!("{ptr}/{}", escape_token(kw))) {
-            return Dec::parse(t).ok_or_else(|| kw_err(ptr, kw, "number out of the supported range"));
-        }
         as_dec_value(v, ptr, kw)
     }
 
@@ -848,6 +841,8 @@ impl<'a> Normalizer<'a> {
                 let mut n = x.clone();
                 n.integer |= y.integer;
                 n.strict_integer |= y.strict_integer;
+                n.non_integer |= y.non_integer;
+                n.not_multiple_of.extend(y.not_multiple_of);
                 if let Some((d, ex)) = y.min {
                     match &n.min {
                         Some((c, cex)) if d.cmp(c) == std::cmp::Ordering::Less => {}
@@ -1208,8 +1203,11 @@ impl<'a> Normalizer<'a> {
                         t.object = None;
                     }
                     match &tt.number {
+                        // not integer: numbers with a non-zero fraction
                         Some(n) if n.integer => {
-                            return Err(kw_err(ptr, "not", "`not` of type integer is not supported"));
+                            if let Some(nn) = t.number.as_mut() {
+                                nn.non_integer = true;
+                            }
                         }
                         Some(_) => t.number = None,
                         None => {}
@@ -1268,6 +1266,12 @@ impl<'a> Normalizer<'a> {
                 "minLength" | "maxLength" | "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum"
                 | "minItems" | "maxItems" | "minProperties" | "maxProperties" | "pattern" => {
                     self.negate_simple(k, val, m, ptr)?
+                }
+                "multipleOf" => {
+                    let k = self.as_dec(val, ptr, "multipleOf")?;
+                    let mut t = Typed::none();
+                    t.number = Some(NumberSchema { not_multiple_of: vec![k], ..NumberSchema::default() });
+                    Schema::Typed(Box::new(t))
                 }
                 "anyOf" => {
                     // not anyOf = allOf not
@@ -1340,7 +1344,6 @@ impl<'a> Normalizer<'a> {
                 | "propertyNames"
                 | "if"
                 | "oneOf"
-                | "multipleOf"
                 | "format"
                 | "unevaluatedProperties"
                 | "unevaluatedItems"
