@@ -561,33 +561,3 @@ fn refusals_name_keyword_and_pointer() {
         }
     }
 }
-
-// ---------------------------------------------------------------------------
-// Engine limits met by the front-end (ignored: they fail today; see the
-// final notes of issue 3). Run with `--ignored`.
-
-/// A long `maxLength` cannot be one lexeme (about 15 automaton states per
-/// counted character), and the grammar-level alternative — a lexeme per
-/// character under a bounded repetition — makes the Earley parser create
-/// O(characters so far) items per step (the lowering nests one optional
-/// rule per repetition): after 3,000 characters of `x{0,32767}` one mask
-/// exceeds `max_items_per_step`. A counted repetition that costs O(1) per step (a counter
-/// in the item, or a lexer-side counter) would let strings with
-/// `maxLength: 32767` compile exactly.
-#[test]
-#[ignore = "engine: bounded repetition costs O(max) Earley items per step"]
-fn long_bounded_repetition_is_cheap_per_step() {
-    use formwork_grammar::ir::{Expr, GrammarBuilder, LexemeSpec};
-    let mut b = GrammarBuilder::new();
-    let root = b.declare("root");
-    let ch = b.lexeme("char", LexemeSpec::Regex("[a-z]".into()));
-    b.define(root, Expr::Repeat { expr: Box::new(ch), min: 0, max: Some(32_767) }).unwrap();
-    let g = b.finish(root).unwrap();
-    let c = CompiledGrammar::new(&g, bytes_vocab(), Limits::default()).unwrap();
-    let mut m = c.matcher().unwrap();
-    // each character nests one more optional rule; completing the nullable
-    // innermost one walks back up through all of them
-    assert!(m.try_consume_bytes(&[b'a'; 3000]).unwrap());
-    m.compute_mask_vec().unwrap();
-    assert!(m.is_accepting().unwrap());
-}
