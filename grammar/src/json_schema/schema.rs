@@ -262,6 +262,29 @@ impl<'a> Normalizer<'a> {
         as_dec_value(v, ptr, kw)
     }
 
+    /// Whether `k` is a keyword of the draft in force (keywords of later
+    /// drafts are unknown, so annotations, in earlier ones: `if` in draft 4).
+    fn is_keyword(&self, k: &str) -> bool {
+        let since = match k {
+            "const" | "contains" | "propertyNames" => Draft::Draft6,
+            "if" | "then" | "else" => Draft::Draft7,
+            "dependentRequired"
+            | "dependentSchemas"
+            | "unevaluatedProperties"
+            | "unevaluatedItems"
+            | "minContains"
+            | "maxContains"
+            | "$recursiveRef" => Draft::Draft2019_09,
+            "prefixItems" | "$dynamicRef" => Draft::Draft2020_12,
+            _ => return true,
+        };
+        self.draft >= since
+    }
+
+    fn without_unknown(&self, m: &Map<String, Value>) -> Map<String, Value> {
+        m.iter().filter(|(k, _)| self.is_keyword(k)).map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
     fn refuse_or_warn(&mut self, ptr: &str, kw: &str, msg: &str, approx: &str) -> R<()> {
         if self.opts.mode == Mode::Lenient && !approx.is_empty() {
             self.warnings.push(Warning {
@@ -292,6 +315,13 @@ impl<'a> Normalizer<'a> {
             Value::Bool(false) => return Ok(Schema::nothing()),
             Value::Object(m) => m,
             _ => return Err(kw_err(ptr, "", "a schema must be an object or a boolean")),
+        };
+        let filtered;
+        let m = if m.keys().any(|k| !self.is_keyword(k)) {
+            filtered = self.without_unknown(m);
+            &filtered
+        } else {
+            m
         };
         // draft <= 7: `$ref` ignores its siblings
         if let Some(r) = m.get("$ref") {
@@ -1179,6 +1209,13 @@ impl<'a> Normalizer<'a> {
             Value::Bool(false) => return Ok(Schema::any()),
             Value::Object(m) => m,
             _ => return Err(kw_err(ptr, "not", "a schema must be an object or a boolean")),
+        };
+        let filtered;
+        let m = if m.keys().any(|k| !self.is_keyword(k)) {
+            filtered = self.without_unknown(m);
+            &filtered
+        } else {
+            m
         };
         // Negate each assertion keyword separately: not(A and B) = not A or not B.
         let mut branches: Vec<Schema> = Vec::new();
