@@ -10,6 +10,11 @@ pub use formwork_grammar as grammar;
 pub use formwork_kernels as kernels;
 
 mod error;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod fetch;
+pub mod generate;
+pub mod model;
+pub mod tokenizer;
 pub mod weights;
 
 pub use error::Error;

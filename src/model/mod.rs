@@ -1,0 +1,2 @@
+//! The Llama-family decoder over quantized GGUF weights, its KV cache and
+//! batched prefill.
