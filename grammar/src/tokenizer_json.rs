@@ -19,24 +19,24 @@ fn err(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::Vocabulary(msg.into()))
 }
 
-/// The GPT-2 byte-level map: character -> byte.
-fn byte_level_decoder() -> std::collections::HashMap<char, u8> {
-    let mut printable: Vec<u32> = (b'!' as u32..=b'~' as u32).collect();
-    printable.extend(0xA1..=0xAC);
-    printable.extend(0xAE..=0xFF);
-    let mut map = std::collections::HashMap::new();
-    let mut extra = 0;
-    for b in 0..=255u32 {
-        let c = if printable.contains(&b) {
-            b
-        } else {
-            extra += 1;
-            255 + extra
-        };
-        // c is below 0x200, always a valid char
-        map.insert(char::from_u32(c).expect("valid code point"), b as u8);
+/// The GPT-2 byte-level map, inverted: the byte a character of a byte-level
+/// token string stands for. Printable Latin-1 characters (`!`..=`~`,
+/// `¡`..=`¬`, `®`..=`ÿ`) stand for themselves; the other 68 byte values
+/// (0..=32, 127..=160, 173), in ascending order, are U+0100 onwards.
+fn byte_level_char_to_byte(c: char) -> Option<u8> {
+    let c = c as u32;
+    let printable = |b: u32| (0x21..=0x7E).contains(&b) || (0xA1..=0xAC).contains(&b) || (0xAE..=0xFF).contains(&b);
+    if c <= 0xFF {
+        // `c` fits in a byte here.
+        return printable(c).then_some(c as u8);
     }
-    map
+    let i = c.checked_sub(0x100)?;
+    match i {
+        0..=32 => Some(i as u8),
+        33..=66 => Some((127 + (i - 33)) as u8),
+        67 => Some(173),
+        _ => None,
+    }
 }
 
 fn mentions(v: &Value, ty: &str) -> bool {
@@ -48,6 +48,34 @@ fn mentions(v: &Value, ty: &str) -> bool {
 }
 
 impl Vocabulary {
+    /// The bytes a byte-level BPE token string stands for (GPT-2's
+    /// byte-to-character map: `Ġ` is a space, `Ċ` a newline; SmolLM2,
+    /// Llama 3, Qwen2.5). The error is the first character outside the map.
+    ///
+    /// ```
+    /// use formwork_grammar::Vocabulary;
+    /// assert_eq!(Vocabulary::byte_level_piece_bytes("Ġhi").unwrap(), b" hi");
+    /// assert_eq!(Vocabulary::byte_level_piece_bytes("a b"), Err(' '));
+    /// ```
+    pub fn byte_level_piece_bytes(piece: &str) -> Result<Vec<u8>, char> {
+        piece.chars().map(|c| byte_level_char_to_byte(c).ok_or(c)).collect()
+    }
+
+    /// The bytes a SentencePiece piece stands for: `<0xNN>` byte-fallback
+    /// pieces are that byte, and `▁` (U+2581) is a space.
+    ///
+    /// ```
+    /// use formwork_grammar::Vocabulary;
+    /// assert_eq!(Vocabulary::sentencepiece_piece_bytes("▁hi"), b" hi");
+    /// assert_eq!(Vocabulary::sentencepiece_piece_bytes("<0x0A>"), b"\n");
+    /// ```
+    pub fn sentencepiece_piece_bytes(piece: &str) -> Vec<u8> {
+        match byte_fallback(piece) {
+            Some(b) => vec![b],
+            None => piece.replace('\u{2581}', " ").into_bytes(),
+        }
+    }
+
     /// Reads the vocabulary of a `tokenizer.json`. `eos` names the
     /// end-of-sequence tokens; when empty, the first of `<|im_end|>`,
     /// `<|eot_id|>`, `<end_of_turn>`, `<eos>`, `</s>`, `<|endoftext|>` found
@@ -101,18 +129,12 @@ impl Vocabulary {
         let n = max_id as usize + 1;
         let mut tokens: Vec<Vec<u8>> = vec![Vec::new(); n];
         let mut names: Vec<String> = vec![String::new(); n];
-        let decoder = byte_level_decoder();
         for (piece, id) in &entries {
             let bytes = if byte_level {
-                piece
-                    .chars()
-                    .map(|c| decoder.get(&c).copied().ok_or(c))
-                    .collect::<Result<Vec<u8>, char>>()
+                Vocabulary::byte_level_piece_bytes(piece)
                     .map_err(|c| err(format!("token {piece:?} has character {c:?} outside the byte-level alphabet")))?
-            } else if let Some(b) = byte_fallback(piece) {
-                vec![b]
             } else {
-                piece.replace('\u{2581}', " ").into_bytes()
+                Vocabulary::sentencepiece_piece_bytes(piece)
             };
             tokens[*id as usize] = bytes;
             names[*id as usize] = piece.clone();
@@ -176,6 +198,24 @@ mod tests {
         assert_eq!(v.token_bytes(2), b"\n");
         assert_eq!(v.eos(), &[3]);
         assert!(v.is_special(3));
+    }
+
+    #[test]
+    fn byte_level_map_is_a_bijection_onto_bytes() {
+        let mut seen = [false; 256];
+        for c in (0u32..0x200).filter_map(char::from_u32) {
+            if let Some(b) = byte_level_char_to_byte(c) {
+                assert!(!seen[b as usize], "byte {b} reached twice");
+                seen[b as usize] = true;
+            }
+        }
+        assert!(seen.iter().all(|&s| s));
+        assert_eq!(byte_level_char_to_byte('Ġ'), Some(b' '));
+        assert_eq!(byte_level_char_to_byte('Ċ'), Some(b'\n'));
+        assert_eq!(byte_level_char_to_byte('\u{0100}'), Some(0));
+        assert_eq!(byte_level_char_to_byte('\u{0143}'), Some(173));
+        assert_eq!(byte_level_char_to_byte(' '), None);
+        assert_eq!(byte_level_char_to_byte('\u{0144}'), None);
     }
 
     #[test]
