@@ -31,7 +31,38 @@ struct StateMasks {
     /// `(trie node, lexer state at that node)`: the lexeme may end after the
     /// node's bytes; children whose byte the state cannot take need the parser.
     boundaries: Box<[(u32, LexState)]>,
+    /// The same boundaries sorted by node, so that those inside one subtree
+    /// are a contiguous range (for [`MatcherCache::subtrees`]).
+    by_node: Box<[(u32, LexState)]>,
 }
+
+/// Trie nodes with at least this many tokens below them are memoized by
+/// `(lexer state at the node, node)` during cold walks (SmolLM2: ~750 nodes).
+const MEMO_MIN_TOKENS: usize = 32;
+
+/// A hasher for small integer keys (the memo is probed on every large node
+/// of a cold walk; SipHash would be a tenth of the walk).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IntHasher(u64);
+
+impl std::hash::Hasher for IntHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+    fn write_u32(&mut self, x: u32) {
+        self.write_u64(x as u64);
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type IntMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IntHasher>>;
 
 /// Caches a matcher fills as it runs; pooled in the [`CompiledGrammar`].
 #[derive(Clone, Debug)]
@@ -41,6 +72,14 @@ pub(crate) struct MatcherCache {
     subs: HashMap<(LexState, LexState, u32), Arc<SubMask>>,
     /// Root boundaries: `(state before, state after)` -> tokens and boundaries.
     roots: HashMap<(LexState, LexState), Arc<StateMasks>>,
+    /// `(lexer state at trie node n, n)` -> a walk that reached `n` in that
+    /// state: the tokens and boundaries of `n`'s subtree are the same in
+    /// every walk that reaches `n` in that state, so they are copied from
+    /// it instead of walked again. Lexer states of one lexeme often converge
+    /// (every key prefix of "any key but the declared ones" goes to the same
+    /// state after a byte no declared key has there), so a cold walk mostly
+    /// copies.
+    subtrees: IntMap<(LexState, u32), Arc<StateMasks>>,
     mask_bytes: usize,
 }
 
@@ -51,6 +90,7 @@ impl MatcherCache {
             masks: Vec::new(),
             subs: HashMap::new(),
             roots: HashMap::new(),
+            subtrees: IntMap::default(),
             mask_bytes: 0,
         }
     }
@@ -59,6 +99,7 @@ impl MatcherCache {
         self.masks.iter_mut().for_each(|m| *m = None);
         self.subs.clear();
         self.roots.clear();
+        self.subtrees.clear();
         self.mask_bytes = 0;
     }
 }
@@ -641,8 +682,11 @@ impl Matcher {
         }
         let boundaries: Vec<(u32, LexState)> =
             es.boundaries.iter().copied().filter(|&(n, _)| !live[trie.first_byte(n as usize) as usize]).collect();
-        let rm = Arc::new(StateMasks { allowed: allowed.into(), boundaries: boundaries.into() });
-        let bytes = rm.allowed.len() * 4 + rm.boundaries.len() * 8 + 64;
+        let mut by_node = boundaries.clone();
+        by_node.sort_unstable();
+        let rm =
+            Arc::new(StateMasks { allowed: allowed.into(), boundaries: boundaries.into(), by_node: by_node.into() });
+        let bytes = rm.allowed.len() * 4 + rm.boundaries.len() * 16 + 64;
         if self.cache.mask_bytes + bytes > g.limits.max_mask_cache_bytes {
             self.cache.clear_masks();
         }
@@ -686,6 +730,10 @@ impl Matcher {
     }
 
     /// The cached token bits for lexer state `s`, computed on first use.
+    ///
+    /// The cold path walks the trie from `s`, but a large subtree reached in
+    /// a lexer state some earlier walk reached it in is copied from that
+    /// walk (`MatcherCache::subtrees`) instead of walked.
     fn state_masks(&mut self, g: &Inner, s: LexState) -> Result<Arc<StateMasks>, Error> {
         let cache = &mut self.cache;
         if let Some(Some(m)) = cache.masks.get(s as usize) {
@@ -698,6 +746,8 @@ impl Matcher {
         let mut lex_at: Vec<LexState> = vec![LEX_DEAD; depth];
         let mut node_at: Vec<u32> = vec![0; depth];
         let mut recorded: Vec<bool> = vec![false; depth];
+        // large nodes walked here (not copied): memoized afterwards
+        let mut walked: Vec<(LexState, u32)> = Vec::new();
         lex_at[0] = s;
         let n = trie.num_nodes();
         let mut i = 1;
@@ -713,6 +763,21 @@ impl Matcher {
                 i = trie.end(i);
                 continue;
             }
+            if trie.subtree_len(i) >= MEMO_MIN_TOKENS {
+                if let Some(src) = cache.subtrees.get(&(nx, i as u32)) {
+                    for &t in trie.subtree_tokens(i) {
+                        let (w, bit) = (t as usize / 32, 1u32 << (t % 32));
+                        allowed[w] |= src.allowed[w] & bit;
+                    }
+                    let end = trie.end(i) as u32;
+                    let lo = src.by_node.partition_point(|&(node, _)| node < i as u32);
+                    let hi = src.by_node.partition_point(|&(node, _)| node < end);
+                    boundaries.extend_from_slice(&src.by_node[lo..hi]);
+                    i = end as usize;
+                    continue;
+                }
+                walked.push((nx, i as u32));
+            }
             lex_at[d] = nx;
             node_at[d] = i as u32;
             recorded[d] = false;
@@ -721,9 +786,12 @@ impl Matcher {
             }
             i += 1;
         }
+        let mut by_node = boundaries.clone();
+        by_node.sort_unstable();
         boundaries.sort_unstable_by_key(|&(node, p)| (p, node));
-        let entry = Arc::new(StateMasks { allowed: allowed.into(), boundaries: boundaries.into() });
-        let bytes = entry.allowed.len() * 4 + entry.boundaries.len() * 8;
+        let entry =
+            Arc::new(StateMasks { allowed: allowed.into(), boundaries: boundaries.into(), by_node: by_node.into() });
+        let bytes = entry.allowed.len() * 4 + entry.boundaries.len() * 16 + walked.len() * 24;
         if cache.mask_bytes + bytes > g.limits.max_mask_cache_bytes {
             cache.clear_masks();
         }
@@ -732,6 +800,9 @@ impl Matcher {
             cache.masks.resize(s as usize + 1, None);
         }
         cache.masks[s as usize] = Some(entry.clone());
+        for key in walked {
+            cache.subtrees.insert(key, entry.clone());
+        }
         Ok(entry)
     }
 

@@ -100,6 +100,12 @@ impl TokenTrie {
         &self.toks[self.tok_start[n] as usize..self.tok_start[self.end(n)] as usize]
     }
 
+    /// Number of tokens in the subtree of `n` (including `n`'s own).
+    #[inline]
+    pub(crate) fn subtree_len(&self, n: usize) -> usize {
+        (self.tok_start[self.end(n)] - self.tok_start[n]) as usize
+    }
+
     /// The first byte of the path to `n` (0 for the root).
     #[inline]
     pub(crate) fn first_byte(&self, n: usize) -> u8 {
