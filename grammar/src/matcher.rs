@@ -40,17 +40,26 @@ struct StateMasks {
 /// `(lexer state at the node, node)` during cold walks (SmolLM2: ~750 nodes).
 const MEMO_MIN_TOKENS: usize = 32;
 
-/// A hasher for small integer keys (the memo is probed on every large node
-/// of a cold walk; SipHash would be a tenth of the walk).
+/// A hasher for integer keys and slices of them (the memo is probed on every
+/// large node of a cold walk, the lexer's maps at every lexeme boundary of a
+/// mask; SipHash was a tenth of the mask time). Keys are our own state ids,
+/// not attacker-chosen strings.
 #[derive(Default, Clone, Copy)]
 pub(crate) struct IntHasher(u64);
 
 impl std::hash::Hasher for IntHasher {
     fn finish(&self) -> u64 {
-        self.0
+        // fold the well-mixed high half into the low bits the table indexes by
+        self.0 ^ (self.0 >> 29)
     }
     fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.write_u64(u64::from_le_bytes(w));
+        }
+        for &b in chunks.remainder() {
             self.write_u64(b as u64);
         }
     }
@@ -62,16 +71,16 @@ impl std::hash::Hasher for IntHasher {
     }
 }
 
-type IntMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IntHasher>>;
+pub(crate) type IntMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IntHasher>>;
 
 /// Caches a matcher fills as it runs; pooled in the [`CompiledGrammar`].
 #[derive(Clone, Debug)]
 pub(crate) struct MatcherCache {
     lexer: LexerCache,
     masks: Vec<Option<Arc<StateMasks>>>,
-    subs: HashMap<(LexState, LexState, u32), Arc<SubMask>>,
+    subs: IntMap<(LexState, LexState, u32), Arc<SubMask>>,
     /// Root boundaries: `(state before, state after)` -> tokens and boundaries.
-    roots: HashMap<(LexState, LexState), Arc<StateMasks>>,
+    roots: IntMap<(LexState, LexState), Arc<StateMasks>>,
     /// `(lexer state at trie node n, n)` -> a walk that reached `n` in that
     /// state: the tokens and boundaries of `n`'s subtree are the same in
     /// every walk that reaches `n` in that state, so they are copied from
@@ -88,8 +97,8 @@ impl MatcherCache {
         MatcherCache {
             lexer: LexerCache::new(),
             masks: Vec::new(),
-            subs: HashMap::new(),
-            roots: HashMap::new(),
+            subs: IntMap::default(),
+            roots: IntMap::default(),
             subtrees: IntMap::default(),
             mask_bytes: 0,
         }

@@ -18,9 +18,8 @@
 pub(crate) mod dfa;
 pub(crate) mod spec;
 
-use std::collections::HashMap;
-
 use crate::error::Error;
+use crate::matcher::IntMap;
 use crate::Limits;
 pub(crate) use dfa::Dfa;
 
@@ -48,8 +47,8 @@ struct StateInfo {
 pub(crate) struct LexerCache {
     states: Vec<StateInfo>,
     trans: Vec<u32>,
-    intern: HashMap<Box<[(u32, u32)]>, LexState>,
-    starts: HashMap<Box<[u32]>, LexState>,
+    intern: IntMap<Box<[(u32, u32)]>, LexState>,
+    starts: IntMap<Box<[u32]>, LexState>,
 }
 
 impl LexerCache {
@@ -57,8 +56,8 @@ impl LexerCache {
         LexerCache {
             states: vec![StateInfo { members: Box::new([]), accepting: Box::new([]), must_end: false }],
             trans: vec![LEX_DEAD; 256],
-            intern: HashMap::new(),
-            starts: HashMap::new(),
+            intern: IntMap::default(),
+            starts: IntMap::default(),
         }
     }
 
