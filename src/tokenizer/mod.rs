@@ -1,5 +1,5 @@
 //! Text <-> token ids for the supported models (tokenizer.json or GGUF
-//! metadata), the grammar [`Vocabulary`](crate::grammar::Vocabulary) of a
+//! metadata), the grammar [`Vocabulary`] of a
 //! tokenizer, and chat templates.
 //!
 //! A [`Tokenizer`] wraps a Hugging Face `tokenizers::Tokenizer`: read from a
