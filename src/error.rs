@@ -123,6 +123,26 @@ pub(crate) enum ErrorKind {
     #[error("{}: {what} mismatch: expected {expected}, found {found}{hint}", path.display())]
     Checksum { path: std::path::PathBuf, what: &'static str, expected: String, found: String, hint: &'static str },
 
+    /// The model's `general.architecture` is not one the model code runs.
+    #[error("model architecture `{architecture}` is not supported (formwork runs {supported})")]
+    UnsupportedArchitecture { architecture: String, supported: &'static str },
+
+    /// A model tensor has a shape or element type the model cannot use
+    /// (wrong dimensions for the hyper-parameters, an element type no kernel
+    /// computes with, data that is not whole blocks, …).
+    #[error("tensor `{tensor}`: {problem}")]
+    ModelTensor { tensor: String, problem: String },
+
+    /// A model option is out of range (a context length of 0, …).
+    #[error("model option `{option}`: {problem}")]
+    ModelOption { option: &'static str, problem: String },
+
+    /// The input of a forward pass is unusable: no tokens, a token id beyond
+    /// the vocabulary, more tokens than the context holds, a logits buffer
+    /// of the wrong length, a KV cache made by another model.
+    #[error("forward pass: {problem}")]
+    ForwardInput { problem: String },
+
     /// A file could not be opened, read or mapped.
     #[cfg(not(target_arch = "wasm32"))]
     #[error("{}: {source}", path.display())]

@@ -18,3 +18,7 @@ pub mod gguf;
 #[cfg(not(target_arch = "wasm32"))]
 pub use gguf::MappedGguf;
 pub use gguf::{Array, GgmlType, Gguf, KvCacheShape, MemoryEstimate, Strings, TensorInfo, Value};
+
+mod storage;
+
+pub use storage::WeightFile;

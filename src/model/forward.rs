@@ -1,0 +1,351 @@
+//! The forward pass: embedding → blocks (RMSNorm, attention with RoPE and
+//! grouped-query heads, SwiGLU MLP) → final norm → logits.
+//!
+//! One code path serves a single decode token and a batch (prefill): every
+//! per-token operation (norm, RoPE, attention of query `t` over positions
+//! `0..=pos0 + t`) is computed the same way whatever the batch, and the
+//! kernels' batched product equals the single-vector one bit for bit, so
+//! running `N` tokens at once gives exactly the logits of `N` single steps.
+
+use std::cell::RefCell;
+use std::sync::Mutex;
+
+use crate::kernels::quant::ActivationType;
+use crate::kernels::{dispatch::best, gemm_parallel, gemv_parallel_many, GemvTask, ThreadPool};
+
+use super::cache::{sized, Acts, KvCache, Scratch};
+use super::config::ModelConfig;
+use super::weights::{Layer, Matrix};
+use super::Model;
+
+/// Where the logits go.
+pub(crate) enum Logits<'a> {
+    /// The last token's, into a `vocab_size` slice.
+    Last(&'a mut [f32]),
+    /// Every token's, `[T, vocab_size]`.
+    All(&'a mut Vec<f32>),
+}
+
+/// The distinct activation formats a set of matrices multiplies with (at
+/// most three: Q8_0, Q8_1, Q8_K), without allocating.
+struct Kinds {
+    list: [ActivationType; 3],
+    n: usize,
+}
+
+impl Kinds {
+    fn of(ms: &[&Matrix]) -> Kinds {
+        let mut k = Kinds { list: [ActivationType::Q8_0; 3], n: 0 };
+        for m in ms {
+            let a = m.activation();
+            if !k.list[..k.n].contains(&a) {
+                k.list[k.n] = a;
+                k.n += 1;
+            }
+        }
+        k
+    }
+
+    fn as_slice(&self) -> &[ActivationType] {
+        &self.list[..self.n]
+    }
+}
+
+/// Products of `N` matrices with the same input (already quantized in
+/// `acts`) for `t` tokens: one pool job for a single token, the batched
+/// kernel per matrix for several.
+fn linear<const N: usize>(pool: &ThreadPool, data: &[u8], acts: &Acts, t: usize, jobs: [(&Matrix, &mut [f32]); N]) {
+    if t == 1 {
+        let mut tasks = jobs.map(|(m, out)| GemvTask { w: m.view(data), x: acts.get(m.activation()), out });
+        gemv_parallel_many(pool, best(), &mut tasks);
+    } else {
+        for (m, out) in jobs {
+            gemm_parallel(pool, &m.view(data), acts.get(m.activation()), out);
+        }
+    }
+}
+
+/// `out = x / rms(x) * w`, row by row (`x` and `out` are `[T, w.len()]`).
+fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
+    let n = w.len();
+    for (xr, or) in x.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
+        let ss: f64 = xr.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+        let scale = (1.0 / (ss / n as f64 + f64::from(eps)).sqrt()) as f32;
+        for ((o, &v), &g) in or.iter_mut().zip(xr).zip(w) {
+            *o = v * scale * g;
+        }
+    }
+}
+
+/// Dot product with eight independent sums (so that the compiler can keep
+/// them in vector registers).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ac.remainder().iter().zip(bc.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ac.zip(bc) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+/// Rotates each head of `row` (heads of `head_dim`, the first `cos.len() *
+/// 2` elements of each) by the angles whose cosines and sines are given.
+fn rope(row: &mut [f32], head_dim: usize, cos: &[f32], sin: &[f32], neox: bool) {
+    let half = cos.len();
+    for head in row.chunks_exact_mut(head_dim) {
+        if neox {
+            let (a, b) = head[..2 * half].split_at_mut(half);
+            for i in 0..half {
+                let (x0, x1) = (a[i], b[i]);
+                a[i] = x0 * cos[i] - x1 * sin[i];
+                b[i] = x0 * sin[i] + x1 * cos[i];
+            }
+        } else {
+            for (i, pair) in head[..2 * half].chunks_exact_mut(2).enumerate() {
+                let (x0, x1) = (pair[0], pair[1]);
+                pair[0] = x0 * cos[i] - x1 * sin[i];
+                pair[1] = x0 * sin[i] + x1 * cos[i];
+            }
+        }
+    }
+}
+
+/// One query head over `kv_len` cached positions: `out = softmax(q·K /
+/// sqrt(d)) V`. `scores` is working memory.
+fn attend(q: &[f32], keys: &[f32], values: &[f32], scale: f32, scores: &mut Vec<f32>, out: &mut [f32]) {
+    let d = q.len();
+    let kv_len = keys.len() / d;
+    let s = sized(scores, kv_len);
+    let mut max = f32::NEG_INFINITY;
+    for (sj, kj) in s.iter_mut().zip(keys.chunks_exact(d)) {
+        *sj = dot(q, kj) * scale;
+        max = max.max(*sj);
+    }
+    let mut sum = 0.0f32;
+    for sj in s.iter_mut() {
+        *sj = (*sj - max).exp();
+        sum += *sj;
+    }
+    out.fill(0.0);
+    for (&p, vj) in s.iter().zip(values.chunks_exact(d)) {
+        for (o, &v) in out.iter_mut().zip(vj) {
+            *o += p * v;
+        }
+    }
+    let inv = 1.0 / sum;
+    for o in out.iter_mut() {
+        *o *= inv;
+    }
+}
+
+thread_local! {
+    /// Attention scores of the head a pool thread is working on.
+    static SCORES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Multiply-adds below which attention runs on the calling thread (a pool
+/// wake-up costs about as much as this much work).
+const PARALLEL_ATTENTION_WORK: usize = 1 << 17;
+
+/// Attention of `t` queries (`q` is `[t, n_head * head_dim]`, query `i` at
+/// position `pos0 + i`) over layer `layer` of the cache, which already holds
+/// their own keys and values. Writes `att` (`[t, n_head * head_dim]`).
+#[allow(clippy::too_many_arguments)]
+fn attention(
+    pool: &ThreadPool,
+    c: &ModelConfig,
+    cache: &KvCache,
+    layer: usize,
+    q: &[f32],
+    att: &mut [f32],
+    scores: &mut Vec<f32>,
+    t: usize,
+    pos0: usize,
+) {
+    let d = c.head_dim;
+    let group = c.n_head / c.n_head_kv;
+    let scale = 1.0 / (d as f32).sqrt();
+    // Unit `u` = (token u / n_head, head u % n_head): its query and output
+    // are the `u`-th `d` values of `q` and `att`.
+    let inputs = |u: usize| {
+        let (i, h) = (u / c.n_head, u % c.n_head);
+        let kv_len = pos0 + i + 1;
+        let slot = layer * c.n_head_kv + h / group;
+        (&q[u * d..(u + 1) * d], &cache.keys[slot][..kv_len * d], &cache.values[slot][..kv_len * d])
+    };
+    let units = t * c.n_head;
+    let work: usize = (0..t).map(|i| (pos0 + i + 1) * c.n_head * d).sum();
+    if pool.threads() <= 1 || work < PARALLEL_ATTENTION_WORK {
+        for (u, out) in att.chunks_exact_mut(d).enumerate().take(units) {
+            let (qh, k, v) = inputs(u);
+            attend(qh, k, v, scale, scores, out);
+        }
+        return;
+    }
+    // Each unit writes its own output slice; the mutexes are never contended
+    // (the pool runs each unit once) and only make the disjointness safe.
+    let outs: Vec<Mutex<&mut [f32]>> = att.chunks_exact_mut(d).take(units).map(Mutex::new).collect();
+    pool.run(units, &|u| {
+        let (qh, k, v) = inputs(u);
+        let mut out = outs[u].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        SCORES.with(|s| attend(qh, k, v, scale, &mut s.borrow_mut(), &mut out));
+    });
+}
+
+fn silu_mul(gate: &mut [f32], up: &[f32]) {
+    for (g, &u) in gate.iter_mut().zip(up) {
+        *g = *g / (1.0 + (-*g).exp()) * u;
+    }
+}
+
+fn add(x: &mut [f32], y: &[f32]) {
+    for (a, &b) in x.iter_mut().zip(y) {
+        *a += b;
+    }
+}
+
+/// Runs `tokens` (checked by the caller: non-empty, in the vocabulary,
+/// fitting the context, a cache of this model) and writes the logits.
+pub(crate) fn run(model: &Model, tokens: &[u32], cache: &mut KvCache, logits: Logits<'_>) {
+    let c = &model.config;
+    let w = &model.weights;
+    let data = model.file.bytes();
+    let pool = &model.pool;
+    let t = tokens.len();
+    let pos0 = cache.len();
+    let (d, qd, kvd, ff) = (c.n_embd, c.q_dim(), c.kv_dim(), c.n_ff);
+
+    // The scratch is moved out so that the cache's keys and values can be
+    // borrowed next to it; it goes back at the end.
+    let mut s = std::mem::take(&mut cache.scratch);
+    let Scratch { x, xn, q, k, v, att, proj, gate, up, scores, cos, sin, acts } = &mut s;
+    let x = sized(x, t * d);
+    for (row, &tok) in x.chunks_exact_mut(d).zip(tokens) {
+        w.embedding.row(data, tok as usize, row);
+    }
+
+    let half = c.rope_dim / 2;
+    let (cos, sin) = (sized(cos, t * half), sized(sin, t * half));
+    for i in 0..t {
+        let pos = (pos0 + i) as f32 / c.rope_scale;
+        for j in 0..half {
+            let angle = pos * model.inv_freq[j];
+            cos[i * half + j] = angle.cos();
+            sin[i * half + j] = angle.sin();
+        }
+    }
+
+    let xn = sized(xn, t * d);
+    let (q, k, v) = (sized(q, t * qd), sized(k, t * kvd), sized(v, t * kvd));
+    let (att, proj) = (sized(att, t * qd), sized(proj, t * d));
+    let (gate, up) = (sized(gate, t * ff), sized(up, t * ff));
+    let neox = c.architecture.rope_neox();
+
+    for (l, layer) in w.layers.iter().enumerate() {
+        let Layer { attn_norm, wq, wk, wv, bias, wo, ffn_norm, gate: wg, up: wu, down } = layer;
+
+        rms_norm(x, attn_norm, c.rms_eps, xn);
+        acts.quantize(Kinds::of(&[wq, wk, wv]).as_slice(), xn);
+        linear(pool, data, acts, t, [(wq, &mut *q), (wk, &mut *k), (wv, &mut *v)]);
+        if let Some([bq, bk, bv]) = bias {
+            for (out, b) in [(&mut *q, bq), (&mut *k, bk), (&mut *v, bv)] {
+                for row in out.chunks_exact_mut(b.len()) {
+                    add(row, b);
+                }
+            }
+        }
+        for i in 0..t {
+            let (cs, sn) = (&cos[i * half..(i + 1) * half], &sin[i * half..(i + 1) * half]);
+            rope(&mut q[i * qd..(i + 1) * qd], c.head_dim, cs, sn, neox);
+            rope(&mut k[i * kvd..(i + 1) * kvd], c.head_dim, cs, sn, neox);
+        }
+        cache.append(l, k, v);
+        attention(pool, c, cache, l, q, att, scores, t, pos0);
+
+        acts.quantize(Kinds::of(&[wo]).as_slice(), att);
+        linear(pool, data, acts, t, [(wo, &mut *proj)]);
+        add(x, proj);
+
+        rms_norm(x, ffn_norm, c.rms_eps, xn);
+        acts.quantize(Kinds::of(&[wg, wu]).as_slice(), xn);
+        linear(pool, data, acts, t, [(wg, &mut *gate), (wu, &mut *up)]);
+        silu_mul(gate, up);
+        acts.quantize(Kinds::of(&[down]).as_slice(), gate);
+        linear(pool, data, acts, t, [(down, &mut *proj)]);
+        add(x, proj);
+    }
+    cache.commit(t);
+
+    let out_kind = [w.output.activation()];
+    match logits {
+        Logits::Last(out) => {
+            let last = &x[(t - 1) * d..];
+            let xn = &mut xn[..d];
+            rms_norm(last, &w.output_norm, c.rms_eps, xn);
+            acts.quantize(&out_kind, xn);
+            linear(pool, data, acts, 1, [(&w.output, out)]);
+        }
+        Logits::All(out) => {
+            rms_norm(x, &w.output_norm, c.rms_eps, xn);
+            acts.quantize(&out_kind, xn);
+            out.clear();
+            out.resize(t * c.vocab_size, 0.0);
+            linear(pool, data, acts, t, [(&w.output, &mut out[..])]);
+        }
+    }
+    cache.scratch = s;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_matches_a_plain_sum() {
+        let a: Vec<f32> = (0..67).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..67).map(|i| (i as f32 * 0.11).cos()).collect();
+        let plain: f64 = a.iter().zip(&b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+        assert!((f64::from(dot(&a, &b)) - plain).abs() < 1e-5, "{} vs {plain}", dot(&a, &b));
+    }
+
+    #[test]
+    fn rope_rotates_pairs_by_their_angles() {
+        // One head of 4 with both frequencies rotating by 90 degrees.
+        let (cos, sin) = ([0.0, 0.0], [1.0, 1.0]);
+        let mut normal = [1.0, 2.0, 3.0, 4.0];
+        rope(&mut normal, 4, &cos, &sin, false);
+        assert_eq!(normal, [-2.0, 1.0, -4.0, 3.0]);
+        let mut neox = [1.0, 2.0, 3.0, 4.0];
+        rope(&mut neox, 4, &cos, &sin, true);
+        assert_eq!(neox, [-3.0, -4.0, 1.0, 2.0]);
+        // Partial rotation leaves the tail alone.
+        let mut partial = [1.0, 2.0, 3.0, 4.0];
+        rope(&mut partial, 4, &cos[..1], &sin[..1], false);
+        assert_eq!(partial, [-2.0, 1.0, 3.0, 4.0]);
+    }
+
+    #[test]
+    fn attention_weights_values_by_softmax() {
+        // Two positions, d = 2: scores q·k / sqrt(2) = [0, ln 3] → weights 1/4, 3/4.
+        let s2 = 2f32.sqrt();
+        let q = [1.0, 0.0];
+        let keys = [0.0, 0.0, 3f32.ln() * s2, 0.0];
+        let values = [4.0, 0.0, 0.0, 8.0];
+        let mut out = [0.0; 2];
+        attend(&q, &keys, &values, 1.0 / s2, &mut Vec::new(), &mut out);
+        assert!((out[0] - 1.0).abs() < 1e-5 && (out[1] - 6.0).abs() < 1e-5, "{out:?}");
+    }
+
+    #[test]
+    fn rms_norm_scales_rows_to_unit_rms() {
+        let x = [3.0, 4.0, 0.0, 0.0, -1.0, -1.0, -1.0, -1.0];
+        let w = [1.0, 2.0, 1.0, 1.0];
+        let mut out = [0.0; 8];
+        rms_norm(&x, &w, 0.0, &mut out);
+        // rms of the first row = sqrt(25 / 4) = 2.5.
+        assert_eq!(out, [1.2, 3.2, 0.0, 0.0, -1.0, -2.0, -1.0, -1.0]);
+    }
+}
