@@ -1,9 +1,10 @@
 //! Model throughput: one decode step at a short context, and a prefill of
 //! 64 tokens, at 1 and 2 threads.
 //!
-//! Needs a GGUF model: `FORMWORK_MODEL=/path/to/SmolLM2-135M-Instruct.Q4_1.gguf
-//! cargo bench -p formwork --bench model`. Without it the benchmark prints
-//! that it did not run.
+//! Runs the default model (`formwork::fetch::default_model_path`: the file
+//! `FORMWORK_MODEL` names, else the cached or downloaded SmolLM2-135M-Instruct
+//! Q4_1): `cargo bench -p formwork --bench model`. When no model can be had
+//! the benchmark prints that it did not run.
 //!
 //! The decode group's throughput is in bytes of weights read per step
 //! ([`Model::weight_bytes`]), so criterion's "thrpt" is the achieved memory
@@ -26,16 +27,19 @@ fn tokens(n: usize, vocab: usize) -> Vec<u32> {
 }
 
 fn bench_model(c: &mut Criterion) {
-    let Some(path) = std::env::var_os("FORMWORK_MODEL") else {
-        println!("FORMWORK_MODEL is not set: the model benchmark did not run");
-        return;
+    let path = match formwork::fetch::default_model_path() {
+        Ok(p) => p,
+        Err(e) => {
+            println!("the default model is not available ({e}): the model benchmark did not run");
+            return;
+        }
     };
     for threads in [1, 2] {
         let opts = ModelOptions { threads, ..ModelOptions::default() };
-        let model = match Model::open(std::path::Path::new(&path), &opts) {
+        let model = match Model::open(&path, &opts) {
             Ok(m) => m,
             Err(e) => {
-                println!("cannot load {}: {e}", std::path::Path::new(&path).display());
+                println!("cannot load {}: {e}", path.display());
                 return;
             }
         };

