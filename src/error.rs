@@ -25,9 +25,25 @@ impl From<ErrorKind> for Error {
     }
 }
 
+impl From<formwork_grammar::Error> for Error {
+    fn from(e: formwork_grammar::Error) -> Error {
+        ErrorKind::Shape(e).into()
+    }
+}
+
 /// What went wrong. Each variant's doc names the input that triggers it.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ErrorKind {
+    /// A generation request that cannot run as asked (an empty prompt, a
+    /// vocabulary larger than the model's output, a shape that does not
+    /// compile for the tokenizer's vocabulary).
+    #[error("generate: {problem}")]
+    Generate { problem: String },
+
+    /// The shape (schema, grammar, regex, choices) did not compile.
+    #[error("shape: {0}")]
+    Shape(#[from] formwork_grammar::Error),
+
     /// A GGUF input ends inside `field` (a truncated file).
     #[error("GGUF: {field} at byte {offset}: needs {needed} bytes but only {available} remain (truncated file?)")]
     GgufTruncated { field: String, offset: u64, needed: u64, available: u64 },
@@ -101,6 +117,26 @@ pub(crate) enum ErrorKind {
     #[error("the model needs {needed} bytes ({weights} of weights + {kv_cache} of KV cache) but the memory budget is {budget} bytes")]
     MemoryBudget { needed: u64, weights: u64, kv_cache: u64, budget: u64 },
 
+    /// The model's `general.architecture` is not one the model code runs.
+    #[error("model architecture `{architecture}` is not supported (formwork runs {supported})")]
+    UnsupportedArchitecture { architecture: String, supported: &'static str },
+
+    /// A model tensor has a shape or element type the model cannot use
+    /// (wrong dimensions for the hyper-parameters, an element type no kernel
+    /// computes with, data that is not whole blocks, …).
+    #[error("tensor `{tensor}`: {problem}")]
+    ModelTensor { tensor: String, problem: String },
+
+    /// A model option is out of range (a context length of 0, …).
+    #[error("model option `{option}`: {problem}")]
+    ModelOption { option: &'static str, problem: String },
+
+    /// The input of a forward pass is unusable: no tokens, a token id beyond
+    /// the vocabulary, more tokens than the context holds, a logits buffer
+    /// of the wrong length, a KV cache made by another model.
+    #[error("forward pass: {problem}")]
+    ForwardInput { problem: String },
+
     /// A tokenizer could not be built (a malformed `tokenizer.json`, token
     /// metadata that does not fit together) or could not encode a text.
     #[error("tokenizer: {0}")]
@@ -122,26 +158,6 @@ pub(crate) enum ErrorKind {
     #[cfg(not(target_arch = "wasm32"))]
     #[error("{}: {what} mismatch: expected {expected}, found {found}{hint}", path.display())]
     Checksum { path: std::path::PathBuf, what: &'static str, expected: String, found: String, hint: &'static str },
-
-    /// The model's `general.architecture` is not one the model code runs.
-    #[error("model architecture `{architecture}` is not supported (formwork runs {supported})")]
-    UnsupportedArchitecture { architecture: String, supported: &'static str },
-
-    /// A model tensor has a shape or element type the model cannot use
-    /// (wrong dimensions for the hyper-parameters, an element type no kernel
-    /// computes with, data that is not whole blocks, …).
-    #[error("tensor `{tensor}`: {problem}")]
-    ModelTensor { tensor: String, problem: String },
-
-    /// A model option is out of range (a context length of 0, …).
-    #[error("model option `{option}`: {problem}")]
-    ModelOption { option: &'static str, problem: String },
-
-    /// The input of a forward pass is unusable: no tokens, a token id beyond
-    /// the vocabulary, more tokens than the context holds, a logits buffer
-    /// of the wrong length, a KV cache made by another model.
-    #[error("forward pass: {problem}")]
-    ForwardInput { problem: String },
 
     /// A file could not be opened, read or mapped.
     #[cfg(not(target_arch = "wasm32"))]

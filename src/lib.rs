@@ -9,11 +9,13 @@
 pub use formwork_grammar as grammar;
 pub use formwork_kernels as kernels;
 
+mod clock;
 mod error;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fetch;
 pub mod generate;
 pub mod model;
+pub mod tasks;
 pub mod tokenizer;
 pub mod weights;
 
