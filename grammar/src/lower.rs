@@ -21,12 +21,14 @@
 //! Candidates that fail are split back into their parts until nothing
 //! conflicts.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind};
 use crate::ir::{Expr, Grammar, LexemeId, RuleId};
+use crate::lexer::dfa::FxMap;
 use crate::lexer::dfa::{Dfa, DfaError, DEAD};
-use crate::lexer::spec::{class_regex, compile_spec};
+use crate::lexer::spec::{class_regex, compile_spec_cached, SpecCache};
 use crate::lexer::Terminals;
 use crate::parser::cfg::{Cfg, Sym};
 use crate::Limits;
@@ -57,6 +59,19 @@ struct Lowerer<'a> {
     /// While computing the FOLLOW of runs of this rule: treat it as empty.
     skip_rule: Option<u32>,
     dfas: HashMap<TermKey, Option<Dfa>>,
+    spec_cache: SpecCache,
+    /// FIRST (bytes) of leaves, by expression address (the grammar is borrowed
+    /// for the whole lowering, so addresses are stable).
+    leaf_first: FxMap<usize, (ByteSet, bool)>,
+    /// While rule FIRST sets are fixed (FOLLOW propagation): FIRST of any
+    /// expression, by address.
+    fixed_first: Option<FxMap<usize, (ByteSet, bool)>>,
+    /// The same over terminals (co-occurrence).
+    fixed_first_t: Option<FxMap<usize, (TSet, bool)>>,
+    /// Rules whose FOLLOW grew during one propagation step (worklists).
+    dirty: Vec<u32>,
+    /// For each rule, the rules whose bodies refer to it.
+    users: Option<Arc<Vec<Vec<u32>>>>,
     blocked: HashSet<TermKey>,
     // emission
     nt_names: Vec<String>,
@@ -80,6 +95,12 @@ pub(crate) fn lower(g: &Grammar, limits: &Limits) -> Result<Lowered, Error> {
         follow: None,
         skip_rule: None,
         dfas: HashMap::new(),
+        spec_cache: SpecCache::default(),
+        leaf_first: FxMap::default(),
+        fixed_first: None,
+        fixed_first_t: None,
+        dirty: Vec::new(),
+        users: None,
         blocked: HashSet::new(),
         nt_names: Vec::new(),
         nt_of_rule: HashMap::new(),
@@ -220,45 +241,36 @@ impl Lowerer<'_> {
         let nr = g.rules.len();
         let mut first = vec![TSet::new(n); nr];
         let mut null = vec![false; nr];
-        loop {
-            let mut changed = false;
-            for r in 0..nr {
-                let (f, nl) = self.first_t(&g.rules[r].body, &first, &null, &index, n, 0)?;
-                let before = first[r].clone();
-                first[r].union(&f);
-                if first[r] != before || (nl && !null[r]) {
-                    null[r] |= nl;
-                    changed = true;
-                }
-            }
-            if !changed {
-                break;
+        let users = self.users();
+        let mut work = Worklist::new(nr);
+        while let Some(r) = work.pop() {
+            let (f, nl) = self.first_t(&g.rules[r].body, &first, &null, &index, n, 0)?;
+            let before = first[r].clone();
+            first[r].union(&f);
+            if first[r] != before || (nl && !null[r]) {
+                null[r] |= nl;
+                work.extend(&users[r]);
             }
         }
         let mut follow_rule = vec![TSet::new(n); nr];
         let mut follow_key = vec![TSet::new(n); n];
-        loop {
-            let mut changed = false;
-            for r in 0..nr {
+        // FIRST sets are fixed from here on: memoize FIRST of subexpressions.
+        self.fixed_first_t = Some(FxMap::default());
+        let mut work = Worklist::new(nr);
+        let res = (|| {
+            while let Some(r) = work.pop() {
                 if self.collapsible_rule(r as u32)? {
                     continue;
                 }
                 let after = follow_rule[r].clone();
-                changed |= self.follow_t(
-                    &g.rules[r].body,
-                    &after,
-                    &first,
-                    &null,
-                    &index,
-                    &mut follow_rule,
-                    &mut follow_key,
-                    0,
-                )?;
+                self.dirty.clear();
+                self.follow_t(&g.rules[r].body, &after, &first, &null, &index, &mut follow_rule, &mut follow_key, 0)?;
+                work.extend(&self.dirty);
             }
-            if !changed {
-                break;
-            }
-        }
+            Ok(())
+        })();
+        self.fixed_first_t = None;
+        res?;
         let mut together = vec![TSet::new(n); n];
         let (start_first, _) = self.first_t(&Expr::Ref(g.start), &first, &null, &index, n, 0)?;
         for set in follow_key.iter().chain(std::iter::once(&start_first)) {
@@ -297,6 +309,26 @@ impl Lowerer<'_> {
 
     /// FIRST over terminals (indices into the current terminal list).
     fn first_t(
+        &mut self,
+        e: &Expr,
+        first: &[TSet],
+        null: &[bool],
+        index: &HashMap<TermKey, usize>,
+        n: usize,
+        depth: usize,
+    ) -> Result<(TSet, bool), Error> {
+        let key = e as *const Expr as usize;
+        if let Some(r) = self.fixed_first_t.as_ref().and_then(|m| m.get(&key)) {
+            return Ok(r.clone());
+        }
+        let r = self.first_t_uncached(e, first, null, index, n, depth)?;
+        if let Some(m) = self.fixed_first_t.as_mut() {
+            m.insert(key, r.clone());
+        }
+        Ok(r)
+    }
+
+    fn first_t_uncached(
         &mut self,
         e: &Expr,
         first: &[TSet],
@@ -395,6 +427,9 @@ impl Lowerer<'_> {
                 let before = follow_rule[r.0 as usize].clone();
                 follow_rule[r.0 as usize].union(after);
                 changed = follow_rule[r.0 as usize] != before;
+                if changed {
+                    self.dirty.push(r.0);
+                }
             }
             Expr::Seq(v) => {
                 let mut f = after.clone();
@@ -439,6 +474,7 @@ impl Lowerer<'_> {
         let mut rules: Vec<u32> = visited.iter().copied().collect();
         rules.sort_unstable();
         let mut res = Ok(false);
+        self.fixed_first = Some(FxMap::default());
         for r in rules {
             let after = f.rule[r as usize];
             res = self.follow_in(&g.rules[r as usize].body, after, &first, &null, &mut f, 0);
@@ -446,6 +482,7 @@ impl Lowerer<'_> {
                 break;
             }
         }
+        self.fixed_first = None;
         f.first = first;
         f.null = null;
         self.follow = Some(f);
@@ -533,6 +570,28 @@ impl Lowerer<'_> {
 
     /// FIRST and nullability of an expression, given those of the rules.
     fn first_of(&mut self, e: &Expr, first: &[ByteSet], null: &[bool], depth: usize) -> Result<(ByteSet, bool), Error> {
+        let key = e as *const Expr as usize;
+        let leaf = matches!(e, Expr::Class { .. } | Expr::Lexeme(_));
+        let memo = if leaf { Some(&self.leaf_first) } else { self.fixed_first.as_ref() };
+        if let Some(&r) = memo.and_then(|m| m.get(&key)) {
+            return Ok(r);
+        }
+        let r = self.first_of_uncached(e, first, null, depth)?;
+        if leaf {
+            self.leaf_first.insert(key, r);
+        } else if let Some(m) = self.fixed_first.as_mut() {
+            m.insert(key, r);
+        }
+        Ok(r)
+    }
+
+    fn first_of_uncached(
+        &mut self,
+        e: &Expr,
+        first: &[ByteSet],
+        null: &[bool],
+        depth: usize,
+    ) -> Result<(ByteSet, bool), Error> {
         self.nesting_check(depth)?;
         Ok(match e {
             Expr::Empty => (ByteSet::default(), true),
@@ -589,34 +648,34 @@ impl Lowerer<'_> {
         let n = g.rules.len();
         let mut first = vec![ByteSet::default(); n];
         let mut null = vec![false; n];
-        loop {
-            let mut changed = false;
-            for r in 0..n {
-                let (f, nl) = self.first_of(&g.rules[r].body, &first, &null, 0)?;
-                let mut merged = first[r];
-                merged.union(&f);
-                if merged != first[r] || (nl && !null[r]) {
-                    first[r] = merged;
-                    null[r] |= nl;
-                    changed = true;
-                }
-            }
-            if !changed {
-                break;
+        let users = self.users();
+        let mut work = Worklist::new(n);
+        while let Some(r) = work.pop() {
+            let (f, nl) = self.first_of(&g.rules[r].body, &first, &null, 0)?;
+            let mut merged = first[r];
+            merged.union(&f);
+            if merged != first[r] || (nl && !null[r]) {
+                first[r] = merged;
+                null[r] |= nl;
+                work.extend(&users[r]);
             }
         }
         let mut follow = Follows { rule: vec![ByteSet::default(); n], ..Default::default() };
 
-        loop {
-            let mut changed = false;
-            for r in 0..n {
+        // FIRST sets are fixed from here on: memoize FIRST of subexpressions.
+        self.fixed_first = Some(FxMap::default());
+        let mut work = Worklist::new(n);
+        let res = (|| {
+            while let Some(r) = work.pop() {
                 let f = follow.rule[r];
-                changed |= self.follow_in(&g.rules[r].body, f, &first, &null, &mut follow, 0)?;
+                self.dirty.clear();
+                self.follow_in(&g.rules[r].body, f, &first, &null, &mut follow, 0)?;
+                work.extend(&self.dirty);
             }
-            if !changed {
-                break;
-            }
-        }
+            Ok(())
+        })();
+        self.fixed_first = None;
+        res?;
         follow.first = first;
         follow.null = null;
         Ok(follow)
@@ -641,6 +700,7 @@ impl Lowerer<'_> {
                 if m != follow.rule[r.0 as usize] {
                     follow.rule[r.0 as usize] = m;
                     changed = true;
+                    self.dirty.push(r.0);
                 }
             }
             Expr::Literal(text) => {
@@ -690,6 +750,33 @@ impl Lowerer<'_> {
             Expr::Empty | Expr::Nothing => {}
         }
         Ok(changed)
+    }
+
+    /// For each rule, the rules whose bodies refer to it (computed once).
+    fn users(&mut self) -> Arc<Vec<Vec<u32>>> {
+        fn refs(e: &Expr, out: &mut Vec<u32>) {
+            match e {
+                Expr::Ref(r) => out.push(r.0),
+                Expr::Seq(v) | Expr::Alt(v) => v.iter().for_each(|x| refs(x, out)),
+                Expr::Repeat { expr, .. } => refs(expr, out),
+                _ => {}
+            }
+        }
+        if self.users.is_none() {
+            let mut users = vec![Vec::new(); self.g.rules.len()];
+            let mut out = Vec::new();
+            for (r, rule) in self.g.rules.iter().enumerate() {
+                out.clear();
+                refs(&rule.body, &mut out);
+                out.sort_unstable();
+                out.dedup();
+                for &t in &out {
+                    users[t as usize].push(r as u32);
+                }
+            }
+            self.users = Some(Arc::new(users));
+        }
+        self.users.clone().unwrap_or_default()
     }
 
     fn collapsible_literal(&self, s: &str) -> bool {
@@ -756,7 +843,10 @@ impl Lowerer<'_> {
             let built: Option<Dfa> = match k {
                 TermKey::Declared(id) => {
                     let def = &self.g.lexemes[*id as usize];
-                    Some(compile_spec(&def.spec, max).map_err(|e| lexeme_error(&def.name, e, max))?)
+                    Some(
+                        compile_spec_cached(&def.spec, max, &mut self.spec_cache)
+                            .map_err(|e| lexeme_error(&def.name, e, max))?,
+                    )
                 }
                 TermKey::Class(ranges, neg) => Some(
                     Dfa::from_regex(&class_regex(ranges, *neg), max)
@@ -1072,6 +1162,31 @@ fn pair_conflict(a: &Dfa, b: &Dfa, follow_a: &ByteSet) -> bool {
         }
     }
     false
+}
+
+/// A FIFO of rule indices, each queued at most once at a time.
+struct Worklist {
+    queue: VecDeque<u32>,
+    queued: Vec<bool>,
+}
+
+impl Worklist {
+    /// Every rule queued, in order.
+    fn new(n: usize) -> Self {
+        Worklist { queue: (0..n as u32).collect(), queued: vec![true; n] }
+    }
+    fn pop(&mut self) -> Option<usize> {
+        let r = self.queue.pop_front()? as usize;
+        self.queued[r] = false;
+        Some(r)
+    }
+    fn extend(&mut self, rules: &[u32]) {
+        for &r in rules {
+            if !std::mem::replace(&mut self.queued[r as usize], true) {
+                self.queue.push_back(r);
+            }
+        }
+    }
 }
 
 /// A set of terminal indices.

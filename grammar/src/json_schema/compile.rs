@@ -32,7 +32,8 @@ use super::validate::matches;
 use super::Warning;
 use crate::error::Error;
 use crate::ir::{Expr, Grammar, GrammarBuilder, LexemeSpec, RuleId};
-use crate::lexer::spec::compile_spec;
+use crate::lexer::dfa::Dfa;
+use crate::lexer::spec::{compile_spec, compile_spec_cached, SpecCache};
 
 /// Compiles a JSON Schema into a grammar whose sentences are JSON texts
 /// valid under the schema.
@@ -166,11 +167,11 @@ fn quoted(body: LexemeSpec) -> LexemeSpec {
 }
 
 /// Whether two string schemas provably share no value.
-pub(crate) fn strings_disjoint(p: &StringSchema, q: &StringSchema) -> bool {
+pub(crate) fn strings_disjoint(p: &StringSchema, q: &StringSchema, cache: &mut SpecCache) -> bool {
     let (Ok(a), Ok(b)) = (string_body_spec(p), string_body_spec(q)) else { return false };
-    match compile_spec(&LexemeSpec::And(vec![a, b]), 20_000) {
-        Ok(d) => d.is_empty_language(),
-        Err(_) => false,
+    match (compile_spec_cached(&a, 20_000, cache), compile_spec_cached(&b, 20_000, cache)) {
+        (Ok(a), Ok(b)) => Dfa::intersection_is_empty(&a, &b, 20_000).unwrap_or(false),
+        _ => false,
     }
 }
 

@@ -212,6 +212,8 @@ pub(crate) struct Normalizer<'a> {
     cache: HashMap<String, Schema>,
     /// Ref targets currently being inlined (cycle detection).
     inlining: Vec<String>,
+    /// String automata built for disjointness checks (each built once).
+    pub(crate) specs: crate::lexer::spec::SpecCache,
 }
 
 type R<T> = Result<T, Error>;
@@ -253,6 +255,7 @@ impl<'a> Normalizer<'a> {
             warnings: Vec::new(),
             cache: HashMap::new(),
             inlining: Vec::new(),
+            specs: Default::default(),
         }
     }
 
@@ -1133,7 +1136,7 @@ impl<'a> Normalizer<'a> {
             }
         }
         if let (Some(p), Some(q)) = (&x.string, &y.string) {
-            if !super::compile::strings_disjoint(p, q) {
+            if !super::compile::strings_disjoint(p, q, &mut self.specs) {
                 return Ok(false);
             }
         }

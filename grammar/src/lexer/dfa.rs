@@ -11,11 +11,14 @@
 //! accepting); every other reachable state can still reach an accepting state,
 //! so "not dead" means "some continuation matches".
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use regex_automata::dfa::{dense, Automaton, StartKind};
-use regex_automata::util::{start, syntax};
+use regex_automata::nfa::thompson;
+use regex_automata::util::start;
 use regex_automata::{Anchored, MatchKind};
+use regex_syntax::hir::Hir;
 
 /// The dead state.
 pub(crate) const DEAD: u32 = 0;
@@ -108,19 +111,71 @@ impl Dfa {
 
     /// A DFA matching exactly `bytes`.
     pub(crate) fn literal(bytes: &[u8]) -> Dfa {
-        let n = bytes.len();
-        // states: 0 dead, 1..=n+1 positions
-        let mut b = RawBuilder::new();
-        let ids: Vec<u32> = (0..=n).map(|i| b.add_state(i == n)).collect();
-        for (i, &byte) in bytes.iter().enumerate() {
-            b.set(ids[i], byte, ids[i + 1]);
+        Dfa::literals(&[bytes])
+    }
+
+    /// A DFA matching exactly the given strings (a trie).
+    pub(crate) fn literals(words: &[&[u8]]) -> Dfa {
+        if words.is_empty() {
+            return Dfa::nothing();
         }
-        b.finish(ids[0])
+        // classes: one per byte used, plus class 0 for every other byte
+        let mut classes = [0u8; 256];
+        let mut nclasses = 1usize;
+        for w in words {
+            for &b in *w {
+                if classes[b as usize] == 0 && nclasses < 256 {
+                    classes[b as usize] = nclasses as u8;
+                    nclasses += 1;
+                }
+            }
+        }
+        if nclasses == 256 {
+            // every byte used: give each byte its own class
+            for (b, c) in classes.iter_mut().enumerate() {
+                *c = b as u8;
+            }
+        }
+        let mut out = Builder::new(classes, nclasses);
+        let root = out.add_state(false);
+        for w in words {
+            let mut s = root;
+            for &b in *w {
+                let c = classes[b as usize] as usize;
+                let t = out.get(s, c);
+                s = if t == DEAD {
+                    let n = out.add_state(false);
+                    out.set(s, c, n);
+                    n
+                } else {
+                    t
+                };
+            }
+            out.accept[s as usize] = true;
+        }
+        out.finish(root)
     }
 
     /// Builds a DFA from a regex (regex-syntax syntax), matched whole.
     pub(crate) fn from_regex(pattern: &str, max_states: usize) -> Result<Dfa, DfaError> {
+        let hir = parse_regex(pattern)?;
+        Dfa::from_hir(&hir, max_states)
+    }
+
+    /// Builds a DFA from a parsed regex, matched whole.
+    pub(crate) fn from_hir(hir: &Hir, max_states: usize) -> Result<Dfa, DfaError> {
         let size_limit = max_states.saturating_mul(256 * 8).max(1 << 20);
+        let limit_err = |e: String| {
+            if e.contains("exceeded") {
+                DfaError::TooManyStates
+            } else {
+                DfaError::Regex(e)
+            }
+        };
+        let nfa = thompson::Compiler::new()
+            .configure(thompson::Config::new().which_captures(thompson::WhichCaptures::None))
+            .build_from_hir(hir)
+            .map_err(|e| limit_err(e.to_string()))?;
         let dfa = dense::Builder::new()
             .configure(
                 dense::Config::new()
@@ -130,56 +185,76 @@ impl Dfa {
                     .dfa_size_limit(Some(size_limit))
                     .determinize_size_limit(Some(size_limit)),
             )
-            .syntax(syntax::Config::new().utf8(true).unicode(true).nest_limit(200))
-            .build(pattern)
-            .map_err(|e| {
-                if e.to_string().contains("exceeded") {
-                    DfaError::TooManyStates
-                } else {
-                    DfaError::Regex(e.to_string())
-                }
-            })?;
+            .build_from_nfa(&nfa)
+            .map_err(|e| limit_err(e.to_string()))?;
         let start = dfa
             .start_state(&start::Config::new().anchored(Anchored::Yes))
             .map_err(|e| DfaError::Regex(e.to_string()))?;
-        // BFS over the dense DFA's states, copying transitions.
-        let mut b = RawBuilder::new();
-        let mut ids: HashMap<regex_automata::util::primitives::StateID, u32> = HashMap::new();
+        // Byte classes of regex-automata's DFA (its EOI class is not a byte).
+        let bc = dfa.byte_classes();
+        let mut classes = [0u8; 256];
+        let mut reps: Vec<u8> = Vec::new();
+        for b in 0..=255u8 {
+            let c = bc.get(b);
+            classes[b as usize] = c;
+            if c as usize >= reps.len() {
+                reps.resize(c as usize + 1, b);
+            }
+        }
+        // BFS over the dense DFA's states, copying transitions per class.
+        let mut out = Builder::new(classes, reps.len());
+        let mut ids: FxMap<u32, u32> = FxMap::default();
         let mut queue = VecDeque::new();
         let accept_of = |s| dfa.is_match_state(dfa.next_eoi_state(s));
-        let s0 = b.add_state(accept_of(start));
-        ids.insert(start, s0);
-        queue.push_back(start);
-        while let Some(s) = queue.pop_front() {
-            let from = ids[&s];
-            for byte in 0..=255u8 {
+        let s0 = out.add_state(accept_of(start));
+        ids.insert(start.as_u32(), s0);
+        queue.push_back((start, s0));
+        while let Some((s, from)) = queue.pop_front() {
+            for (c, &byte) in reps.iter().enumerate() {
                 let t = dfa.next_state(s, byte);
                 if dfa.is_dead_state(t) || dfa.is_quit_state(t) {
                     continue;
                 }
-                let to = match ids.get(&t) {
+                let to = match ids.get(&t.as_u32()) {
                     Some(&id) => id,
                     None => {
-                        if b.num_states() > max_states {
+                        if out.num_states() > max_states {
                             return Err(DfaError::TooManyStates);
                         }
-                        let id = b.add_state(accept_of(t));
-                        ids.insert(t, id);
-                        queue.push_back(t);
+                        let id = out.add_state(accept_of(t));
+                        ids.insert(t.as_u32(), id);
+                        queue.push_back((t, id));
                         id
                     }
                 };
-                b.set(from, byte, to);
+                out.set(from, c, to);
             }
         }
-        Ok(b.finish(s0).prune())
+        Ok(out.finish(s0).prune())
+    }
+
+    /// Joint byte classes of two DFAs: `(classes, for each joint class its
+    /// class in a and in b)`.
+    fn joint_classes(a: &Dfa, b: &Dfa) -> ([u8; 256], Vec<(u32, u32)>) {
+        let mut idx = vec![u16::MAX; a.nclasses * b.nclasses];
+        let mut classes = [0u8; 256];
+        let mut pairs: Vec<(u32, u32)> = Vec::new();
+        for byte in 0..256usize {
+            let (ca, cb) = (a.classes[byte] as usize, b.classes[byte] as usize);
+            let k = ca * b.nclasses + cb;
+            if idx[k] == u16::MAX {
+                idx[k] = pairs.len() as u16;
+                pairs.push((ca as u32, cb as u32));
+            }
+            classes[byte] = idx[k] as u8;
+        }
+        (classes, pairs)
     }
 
     /// Product of two DFAs: intersection when `and`, union otherwise.
     pub(crate) fn product(a: &Dfa, b: &Dfa, and: bool, max_states: usize) -> Result<Dfa, DfaError> {
-        let mut out = RawBuilder::new();
-        let mut ids: HashMap<(u32, u32), u32> = HashMap::new();
-        let mut queue = VecDeque::new();
+        let (classes, pairs) = Dfa::joint_classes(a, b);
+        let mut out = Builder::new(classes, pairs.len());
         let acc = |x: u32, y: u32| {
             if and {
                 a.is_accept(x) && b.is_accept(y)
@@ -190,47 +265,100 @@ impl Dfa {
         let dead = |x: u32, y: u32| if and { x == DEAD || y == DEAD } else { x == DEAD && y == DEAD };
         let start = (a.start, b.start);
         if dead(start.0, start.1) {
-            return Ok(RawBuilder::new().finish(DEAD));
+            return Ok(Dfa::nothing());
         }
+        let (na, nb) = (a.num_states(), b.num_states());
+        let mut dense_ids: Vec<u32> =
+            if na.saturating_mul(nb) <= 1 << 20 { vec![u32::MAX; na * nb] } else { Vec::new() };
+        let mut ids: FxMap<(u32, u32), u32> = FxMap::default();
+        let mut queue = VecDeque::new();
         let s0 = out.add_state(acc(start.0, start.1));
-        ids.insert(start, s0);
-        queue.push_back(start);
-        while let Some((x, y)) = queue.pop_front() {
-            let from = ids[&(x, y)];
-            for byte in 0..=255u8 {
-                let (nx, ny) = (a.next(x, byte), b.next(y, byte));
+        if dense_ids.is_empty() {
+            ids.insert(start, s0);
+        } else {
+            dense_ids[start.0 as usize * nb + start.1 as usize] = s0;
+        }
+        queue.push_back((start.0, start.1, s0));
+        while let Some((x, y, from)) = queue.pop_front() {
+            for (c, &(ca, cb)) in pairs.iter().enumerate() {
+                let nx = a.trans[x as usize * a.nclasses + ca as usize];
+                let ny = b.trans[y as usize * b.nclasses + cb as usize];
                 if dead(nx, ny) {
                     continue;
                 }
-                let to = match ids.get(&(nx, ny)) {
-                    Some(&id) => id,
+                let known = if dense_ids.is_empty() {
+                    ids.get(&(nx, ny)).copied()
+                } else {
+                    Some(dense_ids[nx as usize * nb + ny as usize]).filter(|&v| v != u32::MAX)
+                };
+                let to = match known {
+                    Some(id) => id,
                     None => {
                         if out.num_states() > max_states {
                             return Err(DfaError::TooManyStates);
                         }
                         let id = out.add_state(acc(nx, ny));
-                        ids.insert((nx, ny), id);
-                        queue.push_back((nx, ny));
+                        if dense_ids.is_empty() {
+                            ids.insert((nx, ny), id);
+                        } else {
+                            dense_ids[nx as usize * nb + ny as usize] = id;
+                        }
+                        queue.push_back((nx, ny, id));
                         id
                     }
                 };
-                out.set(from, byte, to);
+                out.set(from, c, to);
             }
         }
         Ok(out.finish(s0).prune())
     }
 
+    /// Whether no string is in both languages (a product search that stops
+    /// at the first common string; `None` past `max_states` pairs).
+    pub(crate) fn intersection_is_empty(a: &Dfa, b: &Dfa, max_states: usize) -> Option<bool> {
+        if a.start == DEAD || b.start == DEAD {
+            return Some(true);
+        }
+        let (_, pairs) = Dfa::joint_classes(a, b);
+        let mut seen: FxMap<(u32, u32), ()> = FxMap::default();
+        let mut stack = vec![(a.start, b.start)];
+        seen.insert((a.start, b.start), ());
+        while let Some((x, y)) = stack.pop() {
+            if a.is_accept(x) && b.is_accept(y) {
+                return Some(false);
+            }
+            for &(ca, cb) in &pairs {
+                let nx = a.trans[x as usize * a.nclasses + ca as usize];
+                let ny = b.trans[y as usize * b.nclasses + cb as usize];
+                if nx == DEAD || ny == DEAD || seen.insert((nx, ny), ()).is_some() {
+                    continue;
+                }
+                if seen.len() > max_states {
+                    return None;
+                }
+                stack.push((nx, ny));
+            }
+        }
+        Some(true)
+    }
+
+    /// The empty language.
+    fn nothing() -> Dfa {
+        Builder::new([0; 256], 1).finish(DEAD)
+    }
+
     /// Complement with respect to all byte strings.
     pub(crate) fn complement_all_bytes(&self) -> Dfa {
         let n = self.num_states();
-        let mut out = RawBuilder::new();
+        let k = self.nclasses;
+        let mut out = Builder::new(self.classes, k);
         // old state s (including dead 0) -> new state s + 1
         for s in 0..n {
             out.add_state(!self.accept[s]);
         }
-        for s in 0..n as u32 {
-            for byte in 0..=255u8 {
-                out.set(s + 1, byte, self.next(s, byte) + 1);
+        for s in 0..n {
+            for c in 0..k {
+                out.set(s as u32 + 1, c, self.trans[s * k + c] + 1);
             }
         }
         out.finish(self.start + 1).prune()
@@ -239,29 +367,31 @@ impl Dfa {
     /// Concatenation by subset construction.
     pub(crate) fn concat(a: &Dfa, b: &Dfa, max_states: usize) -> Result<Dfa, DfaError> {
         if a.is_empty_language() || b.is_empty_language() {
-            return Ok(RawBuilder::new().finish(DEAD));
+            return Ok(Dfa::nothing());
         }
         type Key = (u32, Vec<u32>);
-        let close = |x: u32, mut set: BTreeSet<u32>| -> Key {
+        let close = |x: u32, mut set: Vec<u32>| -> Key {
             if a.is_accept(x) {
-                set.insert(b.start);
+                set.push(b.start);
             }
-            set.remove(&DEAD);
-            (x, set.into_iter().collect())
+            set.retain(|&y| y != DEAD);
+            set.sort_unstable();
+            set.dedup();
+            (x, set)
         };
         let acc = |k: &Key| k.1.iter().any(|&y| b.is_accept(y));
-        let mut out = RawBuilder::new();
-        let mut ids: HashMap<Key, u32> = HashMap::new();
+        let (classes, pairs) = Dfa::joint_classes(a, b);
+        let mut out = Builder::new(classes, pairs.len());
+        let mut ids: FxMap<Key, u32> = FxMap::default();
         let mut queue = VecDeque::new();
-        let k0 = close(a.start, BTreeSet::new());
+        let k0 = close(a.start, Vec::new());
         let s0 = out.add_state(acc(&k0));
         ids.insert(k0.clone(), s0);
-        queue.push_back(k0);
-        while let Some(k) = queue.pop_front() {
-            let from = ids[&k];
-            for byte in 0..=255u8 {
-                let nx = a.next(k.0, byte);
-                let set: BTreeSet<u32> = k.1.iter().map(|&y| b.next(y, byte)).collect();
+        queue.push_back((k0, s0));
+        while let Some((k, from)) = queue.pop_front() {
+            for (c, &(ca, cb)) in pairs.iter().enumerate() {
+                let nx = a.trans[k.0 as usize * a.nclasses + ca as usize];
+                let set: Vec<u32> = k.1.iter().map(|&y| b.trans[y as usize * b.nclasses + cb as usize]).collect();
                 let nk = close(nx, set);
                 if nk.0 == DEAD && nk.1.is_empty() {
                     continue;
@@ -274,11 +404,11 @@ impl Dfa {
                         }
                         let id = out.add_state(acc(&nk));
                         ids.insert(nk.clone(), id);
-                        queue.push_back(nk);
+                        queue.push_back((nk, id));
                         id
                     }
                 };
-                out.set(from, byte, to);
+                out.set(from, c, to);
             }
         }
         Ok(out.finish(s0).prune())
@@ -290,35 +420,43 @@ impl Dfa {
             return self.clone();
         }
         let n = self.num_states();
+        let k = self.nclasses;
         // The builder starts with its own dead state 0, so states 1.. keep
         // their ids.
-        let mut out = RawBuilder::new();
+        let mut out = Builder::new(self.classes, k);
         for s in 1..n {
             out.add_state(self.accept[s]);
         }
         let new_start = out.add_state(false);
-        for s in 1..n as u32 {
-            for byte in 0..=255u8 {
-                out.set(s, byte, self.next(s, byte));
+        for s in 1..n {
+            for c in 0..k {
+                out.set(s as u32, c, self.trans[s * k + c]);
             }
         }
-        for byte in 0..=255u8 {
-            out.set(new_start, byte, self.next(self.start, byte));
+        for c in 0..k {
+            out.set(new_start, c, self.trans[self.start as usize * k + c]);
         }
         out.finish(new_start).prune()
     }
 
     /// Removes states that cannot reach acceptance or are unreachable, and
-    /// recomputes byte classes.
+    /// merges byte classes that became identical.
     fn prune(self) -> Dfa {
         let n = self.num_states();
-        // reverse reachability from accepting states
-        let mut rev: Vec<Vec<u32>> = vec![Vec::new(); n];
-        for s in 0..n {
-            for c in 0..self.nclasses {
-                let t = self.trans[s * self.nclasses + c] as usize;
-                rev[t].push(s as u32);
-            }
+        let k = self.nclasses;
+        // reverse reachability from accepting states (CSR adjacency)
+        let mut deg = vec![0u32; n + 1];
+        for &t in &self.trans {
+            deg[t as usize + 1] += 1;
+        }
+        for i in 0..n {
+            deg[i + 1] += deg[i];
+        }
+        let mut fill = deg.clone();
+        let mut rev = vec![0u32; self.trans.len()];
+        for (i, &t) in self.trans.iter().enumerate() {
+            rev[fill[t as usize] as usize] = (i / k) as u32;
+            fill[t as usize] += 1;
         }
         let mut live = vec![false; n];
         let mut stack: Vec<u32> = (0..n as u32).filter(|&s| s != DEAD && self.accept[s as usize]).collect();
@@ -326,7 +464,7 @@ impl Dfa {
             live[s as usize] = true;
         }
         while let Some(s) = stack.pop() {
-            for &p in &rev[s as usize] {
+            for &p in &rev[deg[s as usize] as usize..deg[s as usize + 1] as usize] {
                 if p != DEAD && !live[p as usize] {
                     live[p as usize] = true;
                     stack.push(p);
@@ -334,7 +472,7 @@ impl Dfa {
             }
         }
         if !live[self.start as usize] || self.start == DEAD {
-            return RawBuilder::new().finish(DEAD);
+            return Dfa::nothing();
         }
         // forward reachability over live states, renumbering
         let mut map = vec![u32::MAX; n];
@@ -344,23 +482,23 @@ impl Dfa {
         while i < order.len() {
             let s = order[i] as usize;
             i += 1;
-            for c in 0..self.nclasses {
-                let t = self.trans[s * self.nclasses + c] as usize;
+            for c in 0..k {
+                let t = self.trans[s * k + c] as usize;
                 if live[t] && map[t] == u32::MAX {
                     map[t] = order.len() as u32 + 1;
                     order.push(t as u32);
                 }
             }
         }
-        let mut out = RawBuilder::new();
+        let mut out = Builder::new(self.classes, k);
         for &s in &order {
             out.add_state(self.accept[s as usize]);
         }
         for &s in &order {
-            for byte in 0..=255u8 {
-                let t = self.next(s, byte) as usize;
+            for c in 0..k {
+                let t = self.trans[s as usize * k + c] as usize;
                 if live[t] {
-                    out.set(map[s as usize], byte, map[t]);
+                    out.set(map[s as usize], c, map[t]);
                 }
             }
         }
@@ -368,50 +506,135 @@ impl Dfa {
     }
 }
 
-/// Builds a DFA with 256-wide rows, then compresses it into byte classes.
-struct RawBuilder {
-    rows: Vec<[u32; 256]>,
+/// Parses a regex as the lexer reads it: Unicode, matching valid UTF-8 only.
+pub(crate) fn parse_regex(pattern: &str) -> Result<Hir, DfaError> {
+    regex_syntax::ParserBuilder::new()
+        .utf8(true)
+        .unicode(true)
+        .nest_limit(200)
+        .build()
+        .parse(pattern)
+        .map_err(|e| DfaError::Regex(e.to_string()))
+}
+
+/// `HashMap` with the Fx hash (multiply-rotate; keys here are small
+/// integers and state vectors built by this module, not adversarial input).
+pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// The Fx hash function (as in rustc): fast, not DoS-resistant.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher {
+    hash: u64,
+}
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
+        }
+        for &b in chunks.remainder() {
+            self.add(b as u64);
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+/// Builds a DFA over given byte classes, then merges classes whose columns
+/// are identical.
+struct Builder {
+    classes: [u8; 256],
+    nclasses: usize,
+    trans: Vec<u32>,
     accept: Vec<bool>,
 }
 
-impl RawBuilder {
-    fn new() -> Self {
-        RawBuilder { rows: vec![[DEAD; 256]], accept: vec![false] }
+impl Builder {
+    fn new(classes: [u8; 256], nclasses: usize) -> Self {
+        Builder { classes, nclasses, trans: vec![DEAD; nclasses], accept: vec![false] }
     }
     fn num_states(&self) -> usize {
         self.accept.len()
     }
     fn add_state(&mut self, accept: bool) -> u32 {
-        self.rows.push([DEAD; 256]);
+        self.trans.extend(std::iter::repeat_n(DEAD, self.nclasses));
         self.accept.push(accept);
         (self.accept.len() - 1) as u32
     }
-    fn set(&mut self, from: u32, byte: u8, to: u32) {
-        self.rows[from as usize][byte as usize] = to;
+    #[inline]
+    fn set(&mut self, from: u32, class: usize, to: u32) {
+        self.trans[from as usize * self.nclasses + class] = to;
+    }
+    #[inline]
+    fn get(&self, from: u32, class: usize) -> u32 {
+        self.trans[from as usize * self.nclasses + class]
     }
     fn finish(self, start: u32) -> Dfa {
-        // byte classes: bytes with identical columns share a class
-        let mut classes = [0u8; 256];
-        let mut reps: Vec<u8> = Vec::new();
-        let mut seen: HashMap<Vec<u32>, u8> = HashMap::new();
-        for b in 0..256usize {
-            let col: Vec<u32> = self.rows.iter().map(|r| r[b]).collect();
-            let next = seen.len();
-            let c = *seen.entry(col).or_insert_with(|| {
-                reps.push(b as u8);
+        let k = self.nclasses;
+        let n = self.accept.len();
+        // merge classes with identical columns
+        let mut seen: FxMap<Vec<u32>, u8> = FxMap::default();
+        let mut remap = vec![0u8; k];
+        let mut keep: Vec<usize> = Vec::new();
+        let mut col = Vec::with_capacity(n);
+        let mut used = vec![false; k];
+        for &c in &self.classes {
+            used[c as usize] = true;
+        }
+        for c in 0..k {
+            if !used[c] {
+                continue;
+            }
+            col.clear();
+            col.extend((0..n).map(|s| self.trans[s * k + c]));
+            let next = keep.len();
+            let id = *seen.entry(col.clone()).or_insert_with(|| {
+                keep.push(c);
                 // at most 256 distinct columns, so this fits in a u8
                 next as u8
             });
-            classes[b] = c;
+            remap[c] = id;
         }
-        let nclasses = reps.len();
-        let mut trans = Vec::with_capacity(self.rows.len() * nclasses);
-        for r in &self.rows {
-            for &b in &reps {
-                trans.push(r[b as usize]);
+        if keep.len() == k {
+            return Dfa { classes: self.classes, nclasses: k, trans: self.trans, accept: self.accept, start };
+        }
+        let mut classes = [0u8; 256];
+        for b in 0..256 {
+            classes[b] = remap[self.classes[b] as usize];
+        }
+        let nk = keep.len();
+        let mut trans = Vec::with_capacity(n * nk);
+        for s in 0..n {
+            for &c in &keep {
+                trans.push(self.trans[s * k + c]);
             }
         }
-        Dfa { classes, nclasses, trans, accept: self.accept, start }
+        Dfa { classes, nclasses: nk, trans, accept: self.accept, start }
     }
 }
 
