@@ -20,13 +20,17 @@
 //!   chunks already *started* by a preempted thread, each a small fraction
 //!   of the job.
 //!
-//! - It backs off when the workers cannot help. If, over several jobs in a
-//!   row, the workers took less than half their share of the chunks (their
-//!   cores are busy with other work, or the jobs are too small to be worth
-//!   a wake-up), the next jobs run on the caller alone without waking
-//!   anyone; after a while the pool tries again. With a busy sibling core,
-//!   two threads then cost about what one does, instead of paying a wake-up
-//!   and a possible wait for a preempted worker on every job.
+//! - It backs off when the workers cannot help. A job is a *miss* when the
+//!   workers took less than half their share of the chunks (their cores are
+//!   busy with other work, or the job is too small to be worth a wake-up),
+//!   or when the caller, out of chunks, had to wait for a worker's last one
+//!   longer than a quarter of its own working time (a worker preempted in
+//!   the middle of a chunk: the step then waits for the scheduler to run it
+//!   again, milliseconds). When half of the last 16 jobs missed, the next
+//!   jobs run on the caller alone without waking anyone; after a while the
+//!   pool tries again. With a busy sibling core, two threads then cost
+//!   about what one does, instead of paying a wake-up and a possible wait
+//!   for a preempted worker on every job.
 //!
 //! The price is the wake-up latency of a sleeping thread (microseconds),
 //! paid once per job: batch products that share an input into one job
@@ -36,9 +40,10 @@
 //! pool has no workers, and `run` executes every chunk on the caller.
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::thread::{self, JoinHandle, Thread};
+use std::time::{Duration, Instant};
 use std::vec::Vec;
 
 /// The job, as workers see it: a type- and lifetime-erased pointer to the
@@ -122,14 +127,20 @@ pub struct ThreadPool {
     /// Serializes `run` calls; a `run` that finds it taken (another thread's
     /// job, or a `run` from inside a chunk) executes inline instead.
     running: Mutex<()>,
-    /// Consecutive jobs in which the workers took less than their share.
-    misses: AtomicUsize,
+    /// The last jobs' outcomes, newest in bit 0: 1 = a miss (see
+    /// [`ThreadPool::record`]).
+    history: AtomicU32,
     /// Jobs still to run on the caller alone before trying the workers again.
     skip: AtomicUsize,
 }
 
-/// Jobs in a row with the workers below their share before backing off.
-const MISSES_BEFORE_BACKOFF: usize = 8;
+/// Jobs remembered for the back-off decision.
+const HISTORY: u32 = 16;
+/// Misses among the last [`HISTORY`] jobs that start a back-off.
+const MISSES_BEFORE_BACKOFF: u32 = 8;
+/// A wait for the workers shorter than this is never a stall (a wake-up, a
+/// cache miss on the job's counters).
+const MIN_STALL: Duration = Duration::from_micros(20);
 /// Jobs run on the caller alone after backing off (a few decode steps'
 /// worth of matrix products) before trying the workers again.
 const BACKOFF_JOBS: usize = 256;
@@ -162,7 +173,7 @@ impl ThreadPool {
                 Err(_) => break,
             }
         }
-        ThreadPool { shared, workers, running: Mutex::new(()), misses: AtomicUsize::new(0), skip: AtomicUsize::new(0) }
+        ThreadPool { shared, workers, running: Mutex::new(()), history: AtomicU32::new(0), skip: AtomicUsize::new(0) }
     }
 
     /// Threads that run a job, the caller included.
@@ -218,18 +229,37 @@ impl ThreadPool {
 
         // Work alongside the workers. `Job::work` catches panics, so we
         // always reach the wait.
+        let start = now();
         job.work(false);
-        while job.done.load(Ordering::Acquire) < n_chunks {
-            // A chunk is still running on a worker: sleep until the worker
-            // that finishes the last one unparks us (spurious wake-ups just
-            // loop).
-            thread::park();
+        let mut stalled = false;
+        if job.done.load(Ordering::Acquire) < n_chunks {
+            let worked = start.map(|s| s.elapsed());
+            while job.done.load(Ordering::Acquire) < n_chunks {
+                // A chunk is still running on a worker: sleep until the
+                // worker that finishes the last one unparks us (spurious
+                // wake-ups just loop).
+                thread::park();
+            }
+            if let (Some(start), Some(worked)) = (start, worked) {
+                stalled = start.elapsed() - worked > (worked / 4).max(MIN_STALL);
+            }
         }
         lock(&self.shared.state).job = None;
-        self.record(job.by_workers.load(Ordering::Relaxed), n_chunks);
+        self.record(job.by_workers.load(Ordering::Relaxed), n_chunks, stalled);
         if job.panicked.load(Ordering::Relaxed) {
             panic!("a ThreadPool chunk panicked");
         }
+    }
+}
+
+/// The time, where the platform has a clock std can read (not in
+/// wasm32-unknown-unknown, whose `Instant::now` panics; threads there need
+/// the browser anyway).
+fn now() -> Option<Instant> {
+    if cfg!(all(target_arch = "wasm32", target_os = "unknown")) {
+        None
+    } else {
+        Some(Instant::now())
     }
 }
 
@@ -255,15 +285,23 @@ impl ThreadPool {
     }
 
     /// Updates the back-off state after a job in which the workers finished
-    /// `by_workers` of `n_chunks` chunks. Their fair share is
-    /// `n_chunks * workers / threads`; less than half of it is a miss.
-    pub(crate) fn record(&self, by_workers: usize, n_chunks: usize) {
+    /// `by_workers` of `n_chunks` chunks, and the caller did (`stalled`) or
+    /// did not wait for them much longer than it worked itself. Their fair
+    /// share is `n_chunks * workers / threads`; less than half of it, or a
+    /// stall, is a miss. [`MISSES_BEFORE_BACKOFF`] misses among the last
+    /// [`HISTORY`] jobs start a back-off of [`BACKOFF_JOBS`] jobs.
+    pub(crate) fn record(&self, by_workers: usize, n_chunks: usize, stalled: bool) {
         let helped = 2 * by_workers * self.threads() >= n_chunks * self.workers.len();
-        if helped {
-            self.misses.store(0, Ordering::Relaxed);
-        } else if self.misses.fetch_add(1, Ordering::Relaxed) + 1 >= MISSES_BEFORE_BACKOFF {
-            self.misses.store(0, Ordering::Relaxed);
+        let miss = u32::from(!helped || stalled);
+        // Only the thread holding `running` records, so load + store is not
+        // a lost update.
+        let window = (1u32 << HISTORY) - 1;
+        let h = ((self.history.load(Ordering::Relaxed) << 1) | miss) & window;
+        if h.count_ones() >= MISSES_BEFORE_BACKOFF {
+            self.history.store(0, Ordering::Relaxed);
             self.skip.store(BACKOFF_JOBS, Ordering::Relaxed);
+        } else {
+            self.history.store(h, Ordering::Relaxed);
         }
     }
 }

@@ -93,9 +93,9 @@ fn uneven_chunks() {
     assert_eq!(sum.load(Ordering::Relaxed), 199 * 200 / 2);
 }
 
-/// The back-off policy: eight jobs in a row where the workers took less
-/// than half their share send the next 256 jobs to the caller alone; a job
-/// where they helped resets the count.
+/// The back-off policy: eight misses (the workers took less than half their
+/// share, or the caller stalled waiting for them) among the last sixteen
+/// jobs send the next 256 jobs to the caller alone.
 #[test]
 fn backs_off_when_workers_do_not_help() {
     let pool = ThreadPool::new(2);
@@ -103,19 +103,35 @@ fn backs_off_when_workers_do_not_help() {
         return; // no threads on this platform
     }
     // 2 threads, 1 worker: fair share of 100 chunks is 50; half of it 25.
-    for _ in 0..7 {
-        pool.record(10, 100);
+    // Misses are counted over the last 16 jobs; 8 of them start a back-off.
+    for _ in 0..4 {
+        pool.record(10, 100, false); // too few chunks: a miss
+        pool.record(30, 100, false); // helped
     }
-    pool.record(30, 100); // helped: resets
+    for _ in 0..4 {
+        pool.record(30, 100, false);
+        pool.record(40, 100, true); // helped, but the caller stalled: a miss
+    }
+    // 16 jobs, 8 of them misses: the last one started the back-off.
+    let skipped = (0..300).filter(|_| pool.backing_off()).count();
+    assert_eq!(skipped, 256);
+    // Hits push misses out of the window: 7 misses, then many hits, then 7
+    // misses do not add up.
     for _ in 0..7 {
-        pool.record(0, 100);
+        pool.record(0, 100, false);
+    }
+    for _ in 0..16 {
+        pool.record(50, 100, false);
+    }
+    for _ in 0..7 {
+        pool.record(24, 100, false);
     }
     assert!(!pool.backing_off());
-    pool.record(24, 100); // the eighth miss in a row
+    pool.record(24, 100, false); // the eighth miss among the last 16
     let skipped = (0..300).filter(|_| pool.backing_off()).count();
     assert_eq!(skipped, 256);
     // Jobs still complete while backing off.
-    pool.record(0, 1);
+    pool.record(0, 1, false);
     let n = AtomicUsize::new(0);
     for _ in 0..10 {
         pool.run(16, &|_| {
