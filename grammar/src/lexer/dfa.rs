@@ -239,14 +239,14 @@ impl Dfa {
         let mut idx = vec![u16::MAX; a.nclasses * b.nclasses];
         let mut classes = [0u8; 256];
         let mut pairs: Vec<(u32, u32)> = Vec::new();
-        for byte in 0..256usize {
-            let (ca, cb) = (a.classes[byte] as usize, b.classes[byte] as usize);
+        for (out, (&ca, &cb)) in classes.iter_mut().zip(a.classes.iter().zip(b.classes.iter())) {
+            let (ca, cb) = (ca as usize, cb as usize);
             let k = ca * b.nclasses + cb;
             if idx[k] == u16::MAX {
                 idx[k] = pairs.len() as u16;
                 pairs.push((ca as u32, cb as u32));
             }
-            classes[byte] = idx[k] as u8;
+            *out = idx[k] as u8;
         }
         (classes, pairs)
     }
