@@ -40,7 +40,7 @@
 //! pool has no workers, and `run` executes every chunk on the caller.
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
@@ -130,6 +130,12 @@ pub struct ThreadPool {
     /// The last jobs' outcomes, newest in bit 0: 1 = a miss (see
     /// [`ThreadPool::record`]).
     history: AtomicU32,
+    /// Time the caller spent waiting for workers after running out of
+    /// chunks, in ns, as a decaying sum over about the last
+    /// [`TIME_WINDOW`] jobs (see [`ThreadPool::record_times`]).
+    waited_ns: AtomicU64,
+    /// Time the caller spent working, in ns, decaying likewise.
+    worked_ns: AtomicU64,
     /// Jobs still to run on the caller alone before trying the workers again.
     skip: AtomicUsize,
 }
@@ -141,6 +147,9 @@ const MISSES_BEFORE_BACKOFF: u32 = 8;
 /// A wait for the workers shorter than this is never a stall (a wake-up, a
 /// cache miss on the job's counters).
 const MIN_STALL: Duration = Duration::from_micros(20);
+/// Jobs over which waiting time is weighed against working time: each job
+/// the sums lose `1 / TIME_WINDOW` of their value.
+const TIME_WINDOW: u64 = 256;
 /// Jobs run on the caller alone after backing off (a few decode steps'
 /// worth of matrix products) before trying the workers again.
 const BACKOFF_JOBS: usize = 256;
@@ -173,7 +182,15 @@ impl ThreadPool {
                 Err(_) => break,
             }
         }
-        ThreadPool { shared, workers, running: Mutex::new(()), history: AtomicU32::new(0), skip: AtomicUsize::new(0) }
+        ThreadPool {
+            shared,
+            workers,
+            running: Mutex::new(()),
+            history: AtomicU32::new(0),
+            waited_ns: AtomicU64::new(0),
+            worked_ns: AtomicU64::new(0),
+            skip: AtomicUsize::new(0),
+        }
     }
 
     /// Threads that run a job, the caller included.
@@ -241,8 +258,12 @@ impl ThreadPool {
                 thread::park();
             }
             if let (Some(start), Some(worked)) = (start, worked) {
-                stalled = start.elapsed() - worked > (worked / 4).max(MIN_STALL);
+                let waited = start.elapsed() - worked;
+                stalled = waited > (worked / 4).max(MIN_STALL);
+                self.record_times(worked, waited);
             }
+        } else if let Some(start) = start {
+            self.record_times(start.elapsed(), Duration::ZERO);
         }
         lock(&self.shared.state).job = None;
         self.record(job.by_workers.load(Ordering::Relaxed), n_chunks, stalled);
@@ -291,6 +312,9 @@ impl ThreadPool {
     /// stall, is a miss. [`MISSES_BEFORE_BACKOFF`] misses among the last
     /// [`HISTORY`] jobs start a back-off of [`BACKOFF_JOBS`] jobs.
     pub(crate) fn record(&self, by_workers: usize, n_chunks: usize, stalled: bool) {
+        if self.skip.load(Ordering::Relaxed) > 0 {
+            return; // already backing off (the time rule fired)
+        }
         let helped = 2 * by_workers * self.threads() >= n_chunks * self.workers.len();
         let miss = u32::from(!helped || stalled);
         // Only the thread holding `running` records, so load + store is not
@@ -303,6 +327,31 @@ impl ThreadPool {
         } else {
             self.history.store(h, Ordering::Relaxed);
         }
+    }
+}
+
+impl ThreadPool {
+    /// Weighs the time the caller waited for workers after a job against
+    /// the time it worked, over about the last [`TIME_WINDOW`] jobs: when
+    /// waiting exceeds a quarter of working, back off. This catches what
+    /// the miss count cannot: rare but long stalls (a worker preempted in
+    /// a chunk for a scheduler time slice, milliseconds) that cost more
+    /// than the second thread gains, e.g. a few stalls of 3 ms among the
+    /// 1 ms products of a prefill.
+    pub(crate) fn record_times(&self, worked: Duration, waited: Duration) {
+        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        // Only the thread holding `running` records: load + store is fine.
+        let decay = |v: u64| v - v / TIME_WINDOW;
+        let waited = decay(self.waited_ns.load(Ordering::Relaxed)).saturating_add(ns(waited));
+        let worked = decay(self.worked_ns.load(Ordering::Relaxed)).saturating_add(ns(worked));
+        if waited.saturating_mul(4) > worked {
+            self.waited_ns.store(0, Ordering::Relaxed);
+            self.history.store(0, Ordering::Relaxed);
+            self.skip.store(BACKOFF_JOBS, Ordering::Relaxed);
+        } else {
+            self.waited_ns.store(waited, Ordering::Relaxed);
+        }
+        self.worked_ns.store(worked, Ordering::Relaxed);
     }
 }
 

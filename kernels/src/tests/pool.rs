@@ -140,3 +140,30 @@ fn backs_off_when_workers_do_not_help() {
     }
     assert_eq!(n.load(Ordering::Relaxed), 160);
 }
+
+/// The time rule: waiting for workers that costs more than a quarter of the
+/// caller's working time, over the recent jobs, starts a back-off; a single
+/// stall among many jobs does not.
+#[test]
+fn backs_off_when_waiting_costs_more_than_it_gains() {
+    use std::time::Duration;
+    let pool = ThreadPool::new(2);
+    if pool.threads() < 2 {
+        return; // no threads on this platform
+    }
+    let ms = Duration::from_millis;
+    for _ in 0..100 {
+        pool.record_times(ms(1), Duration::ZERO);
+    }
+    // About 82 ms of work in the window: one 3 ms stall is tolerated.
+    pool.record_times(ms(1), ms(3));
+    assert!(!pool.backing_off());
+    // Repeated stalls are not.
+    let stalls = (0..20).take_while(|_| {
+        pool.record_times(ms(1), ms(3));
+        !pool.backing_off()
+    });
+    assert!(stalls.count() < 20);
+    let skipped = 1 + (0..300).filter(|_| pool.backing_off()).count();
+    assert_eq!(skipped, 256);
+}
