@@ -571,7 +571,10 @@ mod parallel {
         if pool.threads() <= 1 || vectors == 0 {
             return gemm_unchecked_shapes(kernels, w, x, out);
         }
-        // Guided chunks over the work (weight bytes x vectors), as for GEMV.
+        // Guided chunks over the work (weight bytes x vectors), as for GEMV,
+        // in whole groups of 16 rows: each chunk writes `rows`-strided
+        // pieces of every vector's output, and 16 floats are a cache line,
+        // so two threads rarely write the same line (false sharing).
         let rows = w.rows();
         let row_work = (w.byte_len() / rows.max(1)).max(1) * vectors;
         let mut chunks = Vec::new();
@@ -579,7 +582,7 @@ mod parallel {
         let mut r0 = 0;
         while r0 < rows {
             let target = (remaining / (2 * pool.threads())).clamp(MIN_CHUNK_BYTES, 4 * MAX_CHUNK_BYTES);
-            let n = (target / row_work).max(1).div_ceil(4) * 4;
+            let n = (target / row_work).max(1).div_ceil(16) * 16;
             let r1 = (r0 + n).min(rows);
             remaining = remaining.saturating_sub((r1 - r0) * row_work);
             chunks.push(r0..r1);
