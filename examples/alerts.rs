@@ -10,7 +10,7 @@ use formwork::tasks::alerts;
 
 fn main() -> Result<(), formwork::Error> {
     let mut engine = Engine::load_default()?;
-    let shape = formwork::generate::Shape::json_schema(alerts::schema());
+    let shape = alerts::shape();
     let lines = [
         "service payments-api returned HTTP 503 for 5 minutes on all hosts",
         "memory usage 87% on cache-3",
@@ -19,7 +19,8 @@ fn main() -> Result<(), formwork::Error> {
     for line in lines {
         let g = engine.generate(&alerts::prompt(line), &shape, &GenerateOptions::default())?;
         let v = g.value.as_ref().expect("the schema only allows JSON");
-        println!("{line}\n  -> {} (confidence {:.2})", g.text, g.confidence);
+        let severity = g.field("/severity").unwrap_or(0.0);
+        println!("{line}\n  -> {} (severity confidence {severity:.2})", g.text);
         if v["action"] == "page" {
             println!("     paging the on-call engineer");
         }

@@ -50,10 +50,17 @@ impl Shape {
         Shape::JsonSchema { schema, options }
     }
 
-    /// The schema of a Rust type (through `schemars`), compact whitespace.
+    /// The schema of a Rust type (through `schemars`), compact whitespace,
+    /// and no properties the type does not declare (serde would drop them:
+    /// the model need not write them).
     pub fn of_type<T: schemars::JsonSchema>() -> Shape {
-        let schema = schemars::schema_for!(T);
-        Shape::json_schema_compact(schema.to_value())
+        let schema = schemars::schema_for!(T).to_value();
+        let options = JsonSchemaOptions {
+            whitespace: json_schema::Whitespace::Compact,
+            allow_extra_properties: false,
+            ..Default::default()
+        };
+        Shape::JsonSchema { schema, options }
     }
 
     fn key(&self) -> String {

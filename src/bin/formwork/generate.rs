@@ -221,7 +221,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
 fn summary(engine: &Engine, g: &Generation) {
     eprintln!(
         "-- {:?}, confidence {:.3}; {} tokens ({} sampled, {} forced); prompt {} tokens ({} cached)",
-        g.finish, g.confidence, g.tokens.len(), g.sampled_tokens, g.forced_tokens, g.prompt_tokens, g.cached_prompt_tokens
+        g.finish,
+        g.confidence,
+        g.tokens.len(),
+        g.sampled_tokens,
+        g.forced_tokens,
+        g.prompt_tokens,
+        g.cached_prompt_tokens
     );
     for f in g.fields.iter().filter(|f| !f.pointer.is_empty()) {
         eprintln!("   {:<24} confidence {:.3}", f.pointer, f.confidence);
@@ -285,8 +291,17 @@ fn dry_run(a: &Args, shape: &Shape) -> Result<(), String> {
     let allowed: u32 = mask.iter().map(|w| w.count_ones()).sum();
     let forced = m.forced_bytes().map_err(|e| e.to_string())?;
     println!("ok: the shape compiles for {} ({} tokens)", path.display(), tokenizer.len());
-    println!("   {} terminals; compile {:.2} ms, first mask {:.2} ms", compiled.num_terminals(), ms(compile), ms(first));
-    println!("   first token: {allowed} of {} allowed; forced start: {:?}", tokenizer.len(), String::from_utf8_lossy(&forced));
+    println!(
+        "   {} terminals; compile {:.2} ms, first mask {:.2} ms",
+        compiled.num_terminals(),
+        ms(compile),
+        ms(first)
+    );
+    println!(
+        "   first token: {allowed} of {} allowed; forced start: {:?}",
+        tokenizer.len(),
+        String::from_utf8_lossy(&forced)
+    );
     eprintln!("   (vocabulary read from the GGUF header in {:.0} ms; the model was not loaded)", ms(read));
     Ok(())
 }
