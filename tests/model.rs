@@ -748,7 +748,10 @@ fn default_model_matches_candle_over_a_long_prompt() {
     let Some(path) = real_model_path() else { return };
     let bytes = std::fs::read(&path).expect("reads the model file");
     let model = Model::open(&path, &one_thread()).expect("loads");
-    let text = format!("{}\nTicket: The database is failing and the service keeps crashing.\n", formwork::tasks::triage::SYSTEM);
+    let text = format!(
+        "{}\nTicket: The database is failing and the service keeps crashing.\n",
+        formwork::tasks::triage::SYSTEM
+    );
     let tokens = encode_text(&text);
     assert!(tokens.len() > 150, "{}", tokens.len());
     let worst = assert_close_to_oracle(&model, &bytes, &tokens, REAL_MAX_REL, 0.8);

@@ -228,7 +228,8 @@ pub(crate) fn decode<M: LanguageModel>(
         out.tracker.push_token(bytes, Some(lp));
         out.tokens.push(t);
         out.bytes.extend_from_slice(bytes);
-        let flow = on_progress(&Progress { tokens: &[t], bytes, forced: false, text: &out.bytes, tracker: &out.tracker });
+        let flow =
+            on_progress(&Progress { tokens: &[t], bytes, forced: false, text: &out.bytes, tracker: &out.tracker });
         if flow.is_break() {
             out.finish = Finish::Cancelled;
             break;

@@ -243,7 +243,12 @@ impl JsonTracker {
                 self.touch(depth);
                 match b {
                     b'{' => {
-                        self.frames.push(Frame::Object { key: None, key_buf: Vec::new(), pending: 0.0, pending_tokens: 0 });
+                        self.frames.push(Frame::Object {
+                            key: None,
+                            key_buf: Vec::new(),
+                            pending: 0.0,
+                            pending_tokens: 0,
+                        });
                         self.mode = Mode::Key;
                         self.mark_safe(true);
                     }
@@ -379,7 +384,8 @@ impl JsonTracker {
     }
 
     fn close(&mut self, b: u8) {
-        let ok = matches!((b, self.frames.last()), (b'}', Some(Frame::Object { .. })) | (b']', Some(Frame::Array { .. })));
+        let ok =
+            matches!((b, self.frames.last()), (b'}', Some(Frame::Object { .. })) | (b']', Some(Frame::Array { .. })));
         if !ok {
             self.lost = true;
             return;

@@ -34,8 +34,14 @@ struct Args {
 }
 
 fn parse(args: &[String]) -> Result<Option<Args>, String> {
-    let mut a =
-        Args { prompt_tokens: 64, decode_tokens: 128, queries: 50, repeat: 3, json: false, model: ModelArgs::default() };
+    let mut a = Args {
+        prompt_tokens: 64,
+        decode_tokens: 128,
+        queries: 50,
+        repeat: 3,
+        json: false,
+        model: ModelArgs::default(),
+    };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let f = flag.as_str();
@@ -124,13 +130,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let mut prefill = Vec::new();
     let mut decode = Vec::new();
     for r in 0..a.repeat {
-        progress(&format!(
-            "prefill {} + decode {} tokens ({}/{})",
-            a.prompt_tokens,
-            a.decode_tokens,
-            r + 1,
-            a.repeat
-        ));
+        progress(&format!("prefill {} + decode {} tokens ({}/{})", a.prompt_tokens, a.decode_tokens, r + 1, a.repeat));
         let (p, d) = run_plain(engine.model(), &prompt, a.decode_tokens)?;
         prefill.push(p);
         decode.push(d);
