@@ -561,3 +561,69 @@ fn refusals_name_keyword_and_pointer() {
         }
     }
 }
+
+/// A string of `n` code points cycling through plain, escaped and multi-byte
+/// characters, as a JSON string literal (each escape is one code point).
+fn long_string_text(n: usize) -> String {
+    let pieces = ["a", "\\n", "é", "\\u0001", "😀", "\\\"", "z"];
+    let mut s = String::from("\"");
+    for i in 0..n {
+        s.push_str(pieces[i % pieces.len()]);
+    }
+    s.push('"');
+    s
+}
+
+#[test]
+fn long_max_length_is_exact() {
+    let vocab = bytes_vocab();
+    // (minLength, maxLength): bounds over the lexeme state limit as one
+    // automaton, emitted in chunks; lengths around every chunk boundary
+    for (lo, hi) in [(0u64, 1024u64), (300, 1301), (700, 5000), (0, 32767)] {
+        let schema = serde_json::json!({"type": "string", "minLength": lo, "maxLength": hi});
+        let (g, w) = json_schema::compile(&schema, &JsonSchemaOptions::default()).unwrap();
+        assert!(w.is_empty());
+        let c = CompiledGrammar::new(&g, vocab.clone(), Limits::default()).unwrap();
+        let mut lens: Vec<u64> = vec![0, 1, lo.saturating_sub(1), lo, lo + 1, hi - 1, hi, hi + 1, hi + 7];
+        for b in [255u64, 256, 257, 511, 512, 513, 767, 768, 769, 1023, 1024, 1025] {
+            lens.push(b);
+        }
+        for n in lens {
+            let text = long_string_text(n as usize);
+            let want = lo <= n && n <= hi;
+            assert_eq!(accepts(&c, &text).unwrap(), want, "[{lo}, {hi}], length {n}");
+        }
+        // a string that breaks JSON syntax after a chunk boundary
+        let mut bad = long_string_text(600);
+        bad.insert(300, '\u{1}');
+        assert!(!accepts(&c, &bad).unwrap());
+    }
+    // in a structure, next to other strings and with the same bounds twice
+    let schema = serde_json::json!({
+        "type": "object",
+        "properties": {
+            "a": {"type": "string", "maxLength": 2000},
+            "b": {"type": "array", "items": {"anyOf": [{"type": "string", "maxLength": 2000}, {"type": "integer"}]}},
+            "c": {"type": "string", "maxLength": 3}
+        },
+        "required": ["a", "b"],
+        "additionalProperties": false
+    });
+    let (g, _) = json_schema::compile(&schema, &JsonSchemaOptions::default()).unwrap();
+    let c = CompiledGrammar::new(&g, vocab.clone(), Limits::default()).unwrap();
+    let s2000 = long_string_text(2000);
+    let s2001 = long_string_text(2001);
+    let ok = format!(r#"{{"a": {s2000}, "b": [{s2000}, 5, "", {s2000}], "c": "xyz"}}"#);
+    assert!(accepts(&c, &ok).unwrap());
+    for bad in [
+        format!(r#"{{"a": {s2001}, "b": []}}"#),
+        format!(r#"{{"a": "", "b": [{s2001}]}}"#),
+        r#"{"a": "", "b": [], "c": "wxyz"}"#.to_string(),
+    ] {
+        assert!(!accepts(&c, &bad).unwrap());
+    }
+    // lenient mode keeps the exact bound (no narrowing needed)
+    let opts = JsonSchemaOptions { mode: json_schema::Mode::Lenient, ..JsonSchemaOptions::default() };
+    let (_, w) = json_schema::compile(&serde_json::json!({"maxLength": 5000}), &opts).unwrap();
+    assert!(w.is_empty(), "{w:?}");
+}

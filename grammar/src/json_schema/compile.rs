@@ -7,6 +7,9 @@
 //! * a string value is one lexeme `"` body `"` (prefix-free: it ends at its
 //!   closing quote), the body being the intersection of the JSON string
 //!   syntax, the length bounds, every `pattern` and every `format`;
+//!   a string with only length bounds and a `maxLength` over
+//!   [`LONG_STRING_MIN`] is a sequence of fixed-size chunk lexemes instead
+//!   (one automaton counting that far would be too large);
 //! * a number is one lexeme per number schema (bounds built in, see
 //!   `numeric.rs`); no number lexeme can be extended by what may follow a
 //!   value (`,`, `]`, `}`, whitespace);
@@ -97,6 +100,8 @@ struct Emitter<'a> {
     pending: Vec<(String, RuleId)>,
     ws: Expr,
     any_rule: Option<RuleId>,
+    /// Chunked long strings already emitted, by `(minLength, maxLength)`.
+    long_strings: HashMap<(u64, u64), RuleId>,
 }
 
 fn lit(b: &mut GrammarBuilder, s: &str) -> Expr {
@@ -150,6 +155,51 @@ pub(crate) fn string_body_spec(s: &StringSchema) -> Result<LexemeSpec, String> {
     Ok(if parts.len() == 1 { parts.remove(0) } else { LexemeSpec::And(parts) })
 }
 
+/// Code points per chunk of a long string (see [`long_string_bounds`]).
+pub(crate) const LONG_STRING_CHUNK: u64 = 64;
+
+/// Strings whose `maxLength` is above this are emitted in chunks when
+/// nothing but length bounds constrains them.
+pub(crate) const LONG_STRING_MIN: u64 = 1000;
+
+/// `Some((minLength, maxLength))` when a string schema is only length
+/// bounds (no pattern, format or excluded value) with a `maxLength` above
+/// [`LONG_STRING_MIN`]. One lexeme counting to such a bound would need about
+/// 15 DFA states per character (over the lexeme state limit past about
+/// 1,500), so the value is emitted as a grammar-level sequence of lexemes of
+/// at most [`LONG_STRING_CHUNK`] code points each (see `emit_long_string`).
+pub(crate) fn long_string_bounds(s: &StringSchema) -> Option<(u64, u64)> {
+    let max = s.max_len?;
+    let plain = s.patterns.is_empty() && s.formats.is_empty() && s.exclude.is_empty() && s.not_patterns.is_empty();
+    (plain && max > LONG_STRING_MIN && s.min_len <= max).then_some((s.min_len, max))
+}
+
+/// The body of a plain string of `lo..=hi` code points, with a literal
+/// prefix and suffix. Appending a fixed text at an end is injective, so it
+/// distributes over the parts of an intersection.
+fn affixed_body(lo: u64, hi: u64, prefix: &str, suffix: &str) -> LexemeSpec {
+    let s = StringSchema {
+        min_len: lo,
+        max_len: Some(hi),
+        patterns: Vec::new(),
+        formats: Vec::new(),
+        exclude: Vec::new(),
+        not_patterns: Vec::new(),
+    };
+    let wrap = |x: LexemeSpec| match x {
+        LexemeSpec::Regex(r) => LexemeSpec::Regex(format!("{prefix}(?:{r}){suffix}")),
+        other => {
+            LexemeSpec::Concat(vec![LexemeSpec::Literal(prefix.into()), other, LexemeSpec::Literal(suffix.into())])
+        }
+    };
+    match string_body_spec(&s) {
+        Ok(LexemeSpec::And(v)) => LexemeSpec::And(v.into_iter().map(wrap).collect()),
+        Ok(x) => wrap(x),
+        // only patterns can fail to translate, and there are none
+        Err(_) => unreachable!("a plain string body always translates"),
+    }
+}
+
 /// `"` body `"`. An intersection is quoted part by part (each part stays
 /// one regex, and no automaton concatenation is needed): every positive part
 /// fixes the quoted shape, so a quoted complement means the same thing.
@@ -197,7 +247,7 @@ impl<'a> Emitter<'a> {
                 Expr::opt(b.lexeme("ws", LexemeSpec::Regex(format!("[ \\t\\n\\r]{{1,{}}}", max_run.max(1)))))
             }
         };
-        Emitter { n, b, refs: HashMap::new(), pending: Vec::new(), ws, any_rule: None }
+        Emitter { n, b, refs: HashMap::new(), pending: Vec::new(), ws, any_rule: None, long_strings: HashMap::new() }
     }
 
     fn check_depth(&self, depth: usize) -> Result<(), Error> {
@@ -292,7 +342,9 @@ impl<'a> Emitter<'a> {
             let name = lexeme_name("number", &spec);
             alts.push(self.b.lexeme(&name, spec));
         }
-        if let Some(s) = &t.string {
+        if let Some((lo, hi)) = t.string.as_ref().and_then(long_string_bounds) {
+            alts.push(self.emit_long_string(lo, hi)?);
+        } else if let Some(s) = &t.string {
             let body = string_body_spec(s).map_err(|e| Error::schema("/", "pattern", e))?;
             let spec = quoted(body);
             let name = lexeme_name("string", &spec);
@@ -309,6 +361,68 @@ impl<'a> Emitter<'a> {
             1 => alts.remove(0),
             _ => Expr::Alt(alts),
         })
+    }
+
+    /// A string value of `lo..=hi` code points, in chunks: with `K` =
+    /// [`LONG_STRING_CHUNK`], a body of `j*K + t` code points (`t < K`, so
+    /// `j` and `t` are unique) is `j` lexemes `FULL` of exactly `K` code
+    /// points (the first carries the opening quote), then `TAIL_j` of
+    /// `max(0, lo - jK) ..= min(K - 1, hi - jK)` code points and the closing
+    /// quote. The values of `j` that share a `TAIL_j` form one alternative
+    /// `FULL{a..=b} TAIL` (a flat bounded repetition, no nesting per chunk).
+    /// The length is exact, and so is maximal munch: after `K` code points
+    /// `FULL` accepts and cannot go on while every tail (fewer than `K`
+    /// before its quote) is dead, and a tail ends at its quote, which `FULL`
+    /// cannot take.
+    fn emit_long_string(&mut self, lo: u64, hi: u64) -> Result<Expr, Error> {
+        if let Some(&r) = self.long_strings.get(&(lo, hi)) {
+            return Ok(Expr::Ref(r));
+        }
+        let k = LONG_STRING_CHUNK;
+        // (first j, last j, tail bounds), for runs of j with equal tails
+        let mut runs: Vec<(u64, u64, (u64, u64))> = Vec::new();
+        for j in 0..=hi / k {
+            let tail = (lo.saturating_sub(j * k), (k - 1).min(hi - j * k));
+            if tail.0 > tail.1 {
+                continue;
+            }
+            match runs.last_mut() {
+                Some(r) if j > 1 && r.1 + 1 == j && r.2 == tail => r.1 = j,
+                _ => runs.push((j, j, tail)),
+            }
+        }
+        let mut alts = Vec::new();
+        for (a, b, (tlo, thi)) in runs {
+            let open = if a == 0 { "\"" } else { "" };
+            let spec = affixed_body(tlo, thi, open, "\"");
+            let name = lexeme_name("string-tail", &spec);
+            let tail = self.b.lexeme(&name, spec);
+            if a == 0 {
+                alts.push(tail);
+                continue;
+            }
+            let spec = affixed_body(k, k, "\"", "");
+            let name = lexeme_name("string-chunk", &spec);
+            let first = self.b.lexeme(&name, spec);
+            let spec = affixed_body(k, k, "", "");
+            let name = lexeme_name("string-chunk", &spec);
+            let full = self.b.lexeme(&name, spec);
+            let (min, max) = (u32::try_from(a - 1), u32::try_from(b - 1));
+            let (Ok(min), Ok(max)) = (min, max) else {
+                return Err(Error::schema("/", "maxLength", "too long a bound"));
+            };
+            let rest = Expr::Repeat { expr: Box::new(full), min, max: Some(max) };
+            alts.push(Expr::Seq(vec![first, rest, tail]));
+        }
+        let body = match alts.len() {
+            0 => Expr::Nothing,
+            1 => alts.remove(0),
+            _ => Expr::Alt(alts),
+        };
+        let r = self.b.fresh(&format!("string{lo}..{hi}"));
+        self.b.define(r, body)?;
+        self.long_strings.insert((lo, hi), r);
+        Ok(Expr::Ref(r))
     }
 
     /// One JSON value, exactly (numbers in every spelling of their value).

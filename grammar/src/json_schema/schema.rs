@@ -348,6 +348,7 @@ impl<'a> Normalizer<'a> {
             if self.opts.mode == Mode::Lenient
                 && s.max_len.is_some_and(|x| x > LENIENT_MAX_LEN)
                 && s.min_len <= LENIENT_MAX_LEN
+                && super::compile::long_string_bounds(s).is_none()
             {
                 s.max_len = Some(LENIENT_MAX_LEN);
                 self.warnings.push(Warning {
