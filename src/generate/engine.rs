@@ -11,7 +11,7 @@ use formwork_grammar::{gbnf, lark, CompiledGrammar, Limits};
 use super::decode::{decode, LanguageModel};
 use super::{GenerateOptions, Generation, Progress, Timings};
 use crate::error::ErrorKind;
-use crate::model::{KvCache, Model, ModelOptions};
+use crate::model::{KvCache, Model};
 use crate::tokenizer::{Message, Tokenizer};
 use crate::Error;
 
@@ -189,7 +189,7 @@ impl Engine {
     /// When the file cannot be read, is not a supported model, or its
     /// tokenizer cannot be built.
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn load(path: &std::path::Path, options: &ModelOptions) -> Result<Engine, Error> {
+    pub fn load(path: &std::path::Path, options: &crate::model::ModelOptions) -> Result<Engine, Error> {
         let t = crate::clock::Instant::now();
         let model = Model::open(path, options)?;
         let mut e = Engine::new(model)?;
@@ -205,7 +205,7 @@ impl Engine {
     /// As [`crate::fetch::default_model_path`] and [`Engine::load`].
     #[cfg(not(target_arch = "wasm32"))]
     pub fn load_default() -> Result<Engine, Error> {
-        Engine::load(&crate::fetch::default_model_path()?, &ModelOptions::default())
+        Engine::load(&crate::fetch::default_model_path()?, &crate::model::ModelOptions::default())
     }
 
     /// The model.
