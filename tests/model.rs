@@ -740,7 +740,7 @@ fn default_model_matches_candle_at_every_position() {
     println!("SmolLM2: {} positions, worst max|diff| / range = {worst:e}", tokens.len());
 }
 
-/// Long contexts: the ticket-triage system prompt with a ticket, a few
+/// Long contexts: the ticket-triage system prompt, its examples and a ticket, a few
 /// hundred positions (the attention over a long KV cache, RoPE at large
 /// positions, batched prefill chunks) against the same oracle.
 #[test]
@@ -748,10 +748,11 @@ fn default_model_matches_candle_over_a_long_prompt() {
     let Some(path) = real_model_path() else { return };
     let bytes = std::fs::read(&path).expect("reads the model file");
     let model = Model::open(&path, &one_thread()).expect("loads");
-    let text = format!(
-        "{}\nTicket: The database is failing and the service keeps crashing.\n",
-        formwork::tasks::triage::SYSTEM
-    );
+    let mut text = formwork::tasks::triage::SYSTEM.to_string();
+    for (ticket, answer) in formwork::tasks::triage::EXAMPLES {
+        text.push_str(&format!("\nTicket: {ticket}\n{answer}"));
+    }
+    text.push_str("\nTicket: The database is failing and the service keeps crashing.\n");
     let tokens = encode_text(&text);
     assert!(tokens.len() > 150, "{}", tokens.len());
     let worst = assert_close_to_oracle(&model, &bytes, &tokens, REAL_MAX_REL, 0.8);
