@@ -879,10 +879,14 @@ impl Matcher {
 
     /// The tokens that encode the forced bytes: a greedy longest-match
     /// tokenization, minus a last token that a longer token could replace
-    /// once more bytes are known.
+    /// once more bytes are known — one that spells the forced bytes' end
+    /// and then a continuation the grammar allows (after `"urgency` the
+    /// token `":` is forced when the value is a number, but not when it is
+    /// a string, where `":"` may follow).
     pub fn forced_tokens(&mut self) -> Result<Vec<TokenId>, Error> {
         let bytes = self.forced_bytes()?;
-        let trie = &self.g.inner.trie;
+        let g = self.g.inner.clone();
+        let trie = &g.trie;
         let mut out = Vec::new();
         let mut pos = 0;
         while pos < bytes.len() {
@@ -901,12 +905,54 @@ impl Matcher {
                 }
             }
             let Some((len, t, n)) = best else { break };
-            if pos + len == bytes.len() && trie.has_children(n) {
+            if pos + len == bytes.len() && trie.has_children(n) && self.may_extend_after(&g, &bytes, n)? {
                 break;
             }
             out.push(t);
             pos += len;
         }
         Ok(out)
+    }
+
+    /// Whether a token in the trie below node `n` (whose bytes end the
+    /// forced bytes `forced`) spells a continuation the grammar allows after
+    /// `forced`: then the model may pick that longer token instead, and the
+    /// token at `n` is not forced. A walk over `n`'s subtree from the state
+    /// after `forced`, pruned at the first byte the grammar rejects; the
+    /// state is restored afterwards.
+    fn may_extend_after(&mut self, g: &Inner, forced: &[u8], n: usize) -> Result<bool, Error> {
+        let start = self.frames.len();
+        let snapshot = Frame { rows: self.chart.num_rows() as u32, lex: self.lex, pending: self.pending };
+        let r = self.may_extend_inner(g, forced, n);
+        self.restore(start, snapshot);
+        self.fail_on_error(r)
+    }
+
+    fn may_extend_inner(&mut self, g: &Inner, forced: &[u8], n: usize) -> Result<bool, Error> {
+        if !self.consume_bytes_inner(forced)? {
+            // Cannot happen (the bytes were just found forced); answering
+            // "may extend" only forces fewer tokens, which is always safe.
+            return Ok(true);
+        }
+        let trie = &g.trie;
+        let base = self.frames.len();
+        let top = trie.depth(n);
+        let mut i = n + 1;
+        while i < trie.end(n) {
+            // Back to the state after the bytes of `i`'s parent.
+            let level = base + (trie.depth(i) - top - 1);
+            if let Some(f) = self.frames.get(level).copied() {
+                self.restore(level, f);
+            }
+            if !self.consume_byte(trie.byte(i))? {
+                i = trie.end(i);
+                continue;
+            }
+            if !trie.tokens(i).is_empty() {
+                return Ok(true);
+            }
+            i += 1;
+        }
+        Ok(false)
     }
 }

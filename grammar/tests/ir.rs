@@ -863,25 +863,45 @@ fn forced_bytes_and_tokens_on_a_schema_like_grammar() {
 }
 
 #[test]
-fn forced_tokens_do_not_end_where_a_longer_token_could_follow() {
-    // after `{"name":` the forced bytes end with `"`; a vocabulary with `":"`
-    // and `"` must not commit to a token that a longer one could replace once
-    // the string's first byte is known
+fn forced_tokens_stop_only_where_a_longer_allowed_token_could_follow() {
+    // Forced tokens end early only when a token that spells the rest of the
+    // forced bytes *and more* is allowed (after `{"name":` the forced `"`
+    // may become part of `"A`); where no allowed token extends the rest
+    // (`,"age":` before a number, the final `}`), every forced byte is
+    // covered by forced tokens.
     let g = schema_like();
-    let tv = common::synthetic();
+    let starts = ["", r#"{"name":"Ada""#, r#"{"name":"Ada","age":12"#, r#"{"name":"Ada","age":1,"email":"a@b.c""#];
+    for tv in [common::synthetic(), common::smollm2()] {
+        let c = compile(&g, tv);
+        for after in starts {
+            let mut m = c.matcher().unwrap();
+            assert!(m.try_consume_bytes(after.as_bytes()).unwrap(), "{after:?} refused");
+            let forced = m.forced_bytes().unwrap();
+            let toks = m.forced_tokens().unwrap();
+            let spelled: Vec<u8> = toks.iter().flat_map(|&t| tv.vocab.token_bytes(t).to_vec()).collect();
+            m.consume_tokens(&toks).unwrap();
+            let rest = &forced[spelled.len()..];
+            let mask = m.compute_mask_vec().unwrap();
+            let allowed_longer = (0..tv.vocab.len() as TokenId).any(|t| {
+                let b = tv.vocab.token_bytes(t);
+                mask[t as usize / 32] & (1 << (t % 32)) != 0 && b.len() > rest.len() && b.starts_with(rest)
+            });
+            if rest.is_empty() {
+                continue;
+            }
+            assert!(allowed_longer, "[{}] after {after:?}: forced tokens stopped short of {rest:?}", tv.name);
+        }
+    }
+    // SmolLM2: `,"age":` is spelled entirely by forced tokens (no allowed
+    // token continues `":` with a digit), and so is the closing `}`.
+    let tv = common::smollm2();
     let c = compile(&g, tv);
-    let mut m = c.matcher().unwrap();
-    let forced = m.forced_bytes().unwrap();
-    let toks = m.forced_tokens().unwrap();
-    let spelled: Vec<u8> = toks.iter().flat_map(|&t| tv.vocab.token_bytes(t).to_vec()).collect();
-    let rest = &forced[spelled.len()..];
-    // the rest is nonempty only if some token extends past the forced bytes
-    if !rest.is_empty() {
-        let longer = (0..tv.vocab.len() as TokenId).any(|t| {
-            let b = tv.vocab.token_bytes(t);
-            !tv.vocab.is_special(t) && b.len() > rest.len() && b.starts_with(rest)
-        });
-        assert!(longer, "forced_tokens stopped short of {rest:?} for no reason");
+    for (after, want) in [(r#"{"name":"Ada""#, r#","age":"#), (r#"{"name":"Ada","age":1,"email":"a@b.c""#, "}")] {
+        let mut m = c.matcher().unwrap();
+        assert!(m.try_consume_bytes(after.as_bytes()).unwrap());
+        let toks = m.forced_tokens().unwrap();
+        let spelled: Vec<u8> = toks.iter().flat_map(|&t| tv.vocab.token_bytes(t).to_vec()).collect();
+        assert_eq!(String::from_utf8_lossy(&spelled), want, "forced tokens after {after:?}");
     }
 }
 

@@ -627,3 +627,32 @@ fn long_max_length_is_exact() {
     let (_, w) = json_schema::compile(&serde_json::json!({"maxLength": 5000}), &opts).unwrap();
     assert!(w.is_empty(), "{w:?}");
 }
+
+#[test]
+fn integers_without_a_zero_fraction_when_asked() {
+    // JSON Schema counts `5.0` as an integer (draft 6 on), so by default it
+    // is accepted; `integer_zero_fraction: false` writes integers as integers
+    // only, still exact on bounds, and leaves plain numbers alone.
+    let schema = serde_json::json!({
+        "type": "object",
+        "properties": {"n": {"type": "integer", "minimum": 1, "maximum": 5}, "x": {"type": "number"}},
+        "required": ["n", "x"]
+    });
+    let compile = |integer_zero_fraction: bool| {
+        let opts = JsonSchemaOptions { integer_zero_fraction, ..JsonSchemaOptions::default() };
+        let (g, _) = json_schema::compile(&schema, &opts).unwrap();
+        CompiledGrammar::new(&g, bytes_vocab(), Limits::default()).unwrap()
+    };
+    let (standard, narrow) = (compile(true), compile(false));
+    for (text, by_default, narrowed) in [
+        (r#"{"n": 5, "x": 1}"#, true, true),
+        (r#"{"n": 5.0, "x": 1}"#, true, false),
+        (r#"{"n": 1.00, "x": 2.5}"#, true, false),
+        (r#"{"n": 3, "x": 2.0}"#, true, true),
+        (r#"{"n": 6, "x": 1}"#, false, false),
+        (r#"{"n": 5.5, "x": 1}"#, false, false),
+    ] {
+        assert_eq!(accepts(&standard, text).unwrap(), by_default, "default options on {text}");
+        assert_eq!(accepts(&narrow, text).unwrap(), narrowed, "integer_zero_fraction false on {text}");
+    }
+}

@@ -2,7 +2,7 @@
 //! tokenizer: token ids in, token ids out.
 //!
 //! ```text
-//! feed = prompt tokens not yet in the cache
+//! feed = prompt tokens not yet in the cache + what the grammar forces first
 //! loop {
 //!     forward(feed) || mask = matcher.compute_mask()   (two threads on native)
 //!     p(allowed) = Σ softmax(logits) over the mask      (how much the mask removed)
@@ -177,6 +177,15 @@ pub(crate) fn decode<M: LanguageModel>(
         fed: prompt[cached..].to_vec(),
     };
     let mut feed: Vec<u32> = prompt[cached..].to_vec();
+    // What the grammar forces before the first choice (`{"category":"`)
+    // joins the prompt's forward pass instead of costing sampled steps.
+    if fast_forward(matcher.as_deref_mut(), vocab, opts, &mut out, &mut feed, on_progress)?.is_break() {
+        // Nothing reached the model: the cache holds what it held before.
+        out.finish = Finish::Cancelled;
+        out.fed.clear();
+        return Ok(out);
+    }
+    out.fed = feed.clone();
     let mut first = true;
     let decode_start;
     {
@@ -186,6 +195,11 @@ pub(crate) fn decode<M: LanguageModel>(
         decode_start = crate::clock::Instant::now();
     }
     loop {
+        if first && out.tokens.len() >= opts.max_tokens {
+            // The forced start already spent the budget.
+            out.finish = Finish::Budget;
+            break;
+        }
         let allowed: &[u32] = match &free_mask {
             Some(m) => m,
             None => &mask,
@@ -240,34 +254,9 @@ pub(crate) fn decode<M: LanguageModel>(
             out.finish = Finish::Stop;
             break;
         }
-        // Fast-forward what the grammar forces, within the budget.
-        if let (Some(m), true) = (matcher.as_deref_mut(), opts.fast_forward) {
-            let room = opts.max_tokens.saturating_sub(out.tokens.len());
-            let mut forced = m.forced_tokens()?;
-            forced.truncate(room);
-            if !forced.is_empty() {
-                m.consume_tokens(&forced)?;
-                let start_bytes = out.bytes.len();
-                for &f in &forced {
-                    let b = vocab.token_bytes(f);
-                    out.tracker.push_token(b, None);
-                    out.bytes.extend_from_slice(b);
-                }
-                out.tokens.extend_from_slice(&forced);
-                out.forced += forced.len();
-                feed.extend_from_slice(&forced);
-                let flow = on_progress(&Progress {
-                    tokens: &forced,
-                    bytes: &out.bytes[start_bytes..],
-                    forced: true,
-                    text: &out.bytes,
-                    tracker: &out.tracker,
-                });
-                if flow.is_break() {
-                    out.finish = Finish::Cancelled;
-                    break;
-                }
-            }
+        if fast_forward(matcher.as_deref_mut(), vocab, opts, &mut out, &mut feed, on_progress)?.is_break() {
+            out.finish = Finish::Cancelled;
+            break;
         }
         if let Some(m) = matcher.as_deref_mut() {
             if m.is_stopped()? {
@@ -292,4 +281,44 @@ pub(crate) fn decode<M: LanguageModel>(
     };
     out.decode = decode_start.elapsed();
     Ok(out)
+}
+
+/// Feeds what the grammar forces next, within the token budget: consumes
+/// the forced tokens, appends them to the output and to `feed` (the next
+/// forward pass), and reports them to `on_progress`, whose answer it
+/// returns.
+fn fast_forward(
+    matcher: Option<&mut Matcher>,
+    vocab: &Vocabulary,
+    opts: &GenerateOptions,
+    out: &mut Decoded,
+    feed: &mut Vec<u32>,
+    on_progress: &mut dyn FnMut(&Progress<'_>) -> ControlFlow<()>,
+) -> Result<ControlFlow<()>, Error> {
+    let Some(m) = matcher.filter(|_| opts.fast_forward) else {
+        return Ok(ControlFlow::Continue(()));
+    };
+    let room = opts.max_tokens.saturating_sub(out.tokens.len());
+    let mut forced = m.forced_tokens()?;
+    forced.truncate(room);
+    if forced.is_empty() {
+        return Ok(ControlFlow::Continue(()));
+    }
+    m.consume_tokens(&forced)?;
+    let start_bytes = out.bytes.len();
+    for &f in &forced {
+        let b = vocab.token_bytes(f);
+        out.tracker.push_token(b, None);
+        out.bytes.extend_from_slice(b);
+    }
+    out.tokens.extend_from_slice(&forced);
+    out.forced += forced.len();
+    feed.extend_from_slice(&forced);
+    Ok(on_progress(&Progress {
+        tokens: &forced,
+        bytes: &out.bytes[start_bytes..],
+        forced: true,
+        text: &out.bytes,
+        tracker: &out.tracker,
+    }))
 }

@@ -38,16 +38,26 @@ pub enum Shape {
 }
 
 impl Shape {
-    /// A JSON Schema with the default options (strict, flexible whitespace,
-    /// the schema's property order).
+    /// A JSON Schema with the options for generation: strict, flexible
+    /// whitespace, the schema's property order, integers written without a
+    /// fraction (`5`, never `5.0`; see
+    /// [`JsonSchemaOptions::integer_zero_fraction`]).
     pub fn json_schema(schema: serde_json::Value) -> Shape {
-        Shape::JsonSchema { schema, options: JsonSchemaOptions::default() }
+        Shape::JsonSchema { schema, options: Shape::generation_options() }
     }
 
-    /// A JSON Schema with compact whitespace (fewer tokens to generate).
+    /// A JSON Schema as [`Shape::json_schema`], with compact whitespace
+    /// (fewer tokens to generate).
     pub fn json_schema_compact(schema: serde_json::Value) -> Shape {
-        let options = JsonSchemaOptions { whitespace: json_schema::Whitespace::Compact, ..Default::default() };
+        let options =
+            JsonSchemaOptions { whitespace: json_schema::Whitespace::Compact, ..Shape::generation_options() };
         Shape::JsonSchema { schema, options }
+    }
+
+    /// The JSON Schema options every generation shape starts from: the
+    /// compiler's defaults, but integers without a zero fraction.
+    pub fn generation_options() -> JsonSchemaOptions {
+        JsonSchemaOptions { integer_zero_fraction: false, ..JsonSchemaOptions::default() }
     }
 
     /// The schema of a Rust type (through `schemars`), compact whitespace,
@@ -58,7 +68,7 @@ impl Shape {
         let options = JsonSchemaOptions {
             whitespace: json_schema::Whitespace::Compact,
             allow_extra_properties: false,
-            ..Default::default()
+            ..Shape::generation_options()
         };
         Shape::JsonSchema { schema, options }
     }

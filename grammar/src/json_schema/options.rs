@@ -88,6 +88,13 @@ pub struct JsonSchemaOptions {
     pub allow_extra_properties: bool,
     /// Property order: the schema's (default) or any.
     pub property_order: PropertyOrder,
+    /// Whether an integer may be written with a zero fraction (`5.0`), as
+    /// JSON Schema allows from draft 6 on. Default `true` (a validator's
+    /// view: such instances are accepted). `false` writes integers as
+    /// integers only, a narrowing that keeps every output valid and spares
+    /// a model one decision after each integer (`,` or `.`), i.e. one
+    /// sampled step instead of a forced one.
+    pub integer_zero_fraction: bool,
     /// The draft used when the root's `$schema` names none. Default 2020-12.
     pub default_draft: Draft,
     /// Bound on the branches an intersection (`allOf` over `anyOf`s) may
@@ -106,6 +113,7 @@ impl Default for JsonSchemaOptions {
             allow_extra_properties: true,
             default_draft: Draft::Draft2020_12,
             property_order: PropertyOrder::Schema,
+            integer_zero_fraction: true,
             max_branches: 64,
             max_depth: 64,
         }

@@ -495,7 +495,7 @@ impl<'a> Normalizer<'a> {
             if has("integer") {
                 if let Some(n) = t.number.as_mut() {
                     n.integer = true;
-                    n.strict_integer = self.draft == Draft::Draft4;
+                    n.strict_integer = self.draft == Draft::Draft4 || !self.opts.integer_zero_fraction;
                 }
             } else {
                 t.number = None;

@@ -143,7 +143,7 @@ fn shape(a: &Args) -> Result<Shape, String> {
             mode: if a.lenient { Mode::Lenient } else { Mode::Strict },
             whitespace: if a.compact { Whitespace::Compact } else { Whitespace::default() },
             property_order: if a.any_order { PropertyOrder::Any { max_properties: 8 } } else { PropertyOrder::Schema },
-            ..Default::default()
+            ..Shape::generation_options()
         };
         return Ok(Shape::JsonSchema { schema, options });
     }
