@@ -49,8 +49,7 @@ impl Shape {
     /// A JSON Schema as [`Shape::json_schema`], with compact whitespace
     /// (fewer tokens to generate).
     pub fn json_schema_compact(schema: serde_json::Value) -> Shape {
-        let options =
-            JsonSchemaOptions { whitespace: json_schema::Whitespace::Compact, ..Shape::generation_options() };
+        let options = JsonSchemaOptions { whitespace: json_schema::Whitespace::Compact, ..Shape::generation_options() };
         Shape::JsonSchema { schema, options }
     }
 
