@@ -282,4 +282,46 @@ impl Model {
         forward::run(self, tokens, cache, Logits::All(&mut out));
         Ok(out)
     }
+
+    /// Loads a Hugging Face checkpoint — a directory with `config.json` and
+    /// `model.safetensors` (or a sharded `model.safetensors.index.json`), or
+    /// one `.safetensors` file next to its `config.json` — converting it on
+    /// load into the GGUF form [`Model::load`] reads, with its matrices
+    /// quantized to `convert.quantize` (see [`crate::weights::checkpoint`]).
+    /// `opts.memory_budget` is checked against the converted size before
+    /// anything is converted. The tokenizer is not part of the weights: read
+    /// the directory's `tokenizer.json` with
+    /// [`crate::tokenizer::Tokenizer::from_json_file`].
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), formwork::Error> {
+    /// use formwork::model::{Model, ModelOptions};
+    /// use formwork::weights::{Quantize, SafetensorsOptions};
+    ///
+    /// let convert = SafetensorsOptions { quantize: Quantize::Q8_0 };
+    /// let model = Model::open_safetensors("SmolLM2-135M-Instruct".as_ref(), &ModelOptions::default(), &convert)?;
+    /// assert_eq!(model.gguf().architecture()?, "llama");
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When a file cannot be read or is malformed, `config.json` describes a
+    /// model formwork does not run, a tensor is missing, unexpected or of the
+    /// wrong shape or dtype (errors name the file and the key or tensor), or
+    /// the converted model does not fit `opts.memory_budget`.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn open_safetensors(
+        path: &std::path::Path,
+        opts: &ModelOptions,
+        convert: &crate::weights::SafetensorsOptions,
+    ) -> Result<Model, Error> {
+        let checkpoint = crate::weights::Checkpoint::open(path)?;
+        let conversion = checkpoint.plan(convert)?;
+        if let Some(budget) = opts.memory_budget {
+            conversion.memory_estimate(opts.context_len as u64, std::mem::size_of::<f32>() as u64)?.check(budget)?;
+        }
+        Model::load(conversion.into_weight_file()?, opts)
+    }
 }
