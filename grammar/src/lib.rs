@@ -73,6 +73,7 @@
 #![forbid(unsafe_code)]
 
 mod compiled;
+mod complete;
 mod error;
 pub mod gbnf;
 pub mod ir;
@@ -93,6 +94,6 @@ mod vocab;
 pub use compiled::CompiledGrammar;
 pub use error::{Error, ErrorKind, SyntaxError};
 pub use limits::Limits;
-pub use matcher::Matcher;
+pub use matcher::{Completion, Matcher};
 pub use shapes::{choices, regex};
 pub use vocab::{TokenId, Vocabulary};

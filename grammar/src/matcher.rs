@@ -18,10 +18,66 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::compiled::{CompiledGrammar, Inner};
+use crate::complete::INF;
 use crate::error::{Error, ErrorKind};
 use crate::lexer::{LexState, LexerCache, LEX_DEAD};
+use crate::parser::cfg::{decode, Next};
 use crate::parser::chart::Chart;
+use crate::trie::TokenTrie;
 use crate::vocab::TokenId;
+
+/// A way to finish the output: bytes after which the grammar accepts, and
+/// a tokenization of them (greedy longest match over the vocabulary).
+///
+/// See [`Matcher::shortest_completion`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Completion {
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// Tokens spelling exactly `bytes`.
+    pub tokens: Vec<TokenId>,
+}
+
+/// Where the shortest completion starts: the lexeme in progress (a
+/// terminal and its DFA state) if it must be finished first, and the top
+/// row's item it advances.
+#[derive(Clone, Copy, Debug)]
+struct CompletionStart {
+    pending: Option<(u32, u32)>,
+    dot: u32,
+    origin: u32,
+}
+
+/// Splits `bytes` into tokens, longest match first. With `hold_last`, a
+/// last token that a longer token could replace once more bytes are known
+/// is left out. Returns the tokens and the bytes they cover.
+fn greedy_tokens(trie: &TokenTrie, bytes: &[u8], hold_last: bool) -> (Vec<TokenId>, usize) {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < bytes.len() {
+        // longest token that is a prefix of bytes[pos..]
+        let mut node = 0;
+        let mut best: Option<(usize, TokenId, usize)> = None;
+        for (k, &b) in bytes[pos..].iter().enumerate() {
+            match trie.child(node, b) {
+                Some(c) => {
+                    node = c;
+                    if let Some(&t) = trie.tokens(c).first() {
+                        best = Some((k + 1, t, c));
+                    }
+                }
+                None => break,
+            }
+        }
+        let Some((len, t, n)) = best else { break };
+        if hold_last && pos + len == bytes.len() && trie.has_children(n) {
+            break;
+        }
+        out.push(t);
+        pos += len;
+    }
+    (out, pos)
+}
 
 /// Token bits that depend only on a lexer state.
 #[derive(Debug)]
@@ -886,32 +942,157 @@ impl Matcher {
     pub fn forced_tokens(&mut self) -> Result<Vec<TokenId>, Error> {
         let bytes = self.forced_bytes()?;
         let g = self.g.inner.clone();
-        let trie = &g.trie;
-        let mut out = Vec::new();
-        let mut pos = 0;
-        while pos < bytes.len() {
-            // longest token that is a prefix of bytes[pos..]
-            let mut node = 0;
-            let mut best: Option<(usize, TokenId, usize)> = None;
-            for (k, &b) in bytes[pos..].iter().enumerate() {
-                match trie.child(node, b) {
-                    Some(c) => {
-                        node = c;
-                        if let Some(&t) = trie.tokens(c).first() {
-                            best = Some((k + 1, t, c));
-                        }
+        let (mut out, pos) = greedy_tokens(&g.trie, &bytes, true);
+        if pos < bytes.len() {
+            // A held-back last token is forced too when no longer token the
+            // grammar allows could replace it.
+            let (rest, end) = greedy_tokens(&g.trie, &bytes[pos..], false);
+            if let ([t], true) = (rest.as_slice(), pos + end == bytes.len()) {
+                if let Some(n) = g.trie.find(g.vocab.token_bytes(*t)) {
+                    if !self.may_extend_after(&g, &bytes, n)? {
+                        out.push(*t);
                     }
-                    None => break,
                 }
             }
-            let Some((len, t, n)) = best else { break };
-            if pos + len == bytes.len() && trie.has_children(n) && self.may_extend_after(&g, &bytes, n)? {
-                break;
-            }
-            out.push(t);
-            pos += len;
         }
         Ok(out)
+    }
+
+    /// The fewest bytes any continuation needs before the grammar accepts
+    /// (0 when it accepts now). A lower bound: it counts each remaining
+    /// lexeme at its shortest match; [`Matcher::shortest_completion`] builds
+    /// and checks bytes that reach it. Saturates at `u64::MAX` when nothing
+    /// can complete the input.
+    ///
+    /// Cost: the parse rows added since the last call, plus the top row.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use formwork_grammar::{gbnf, CompiledGrammar, Limits, Vocabulary};
+    /// let g = gbnf::parse(r#"root ::= "[" ( "ab" ( "," "ab" )* )? "]""#)?;
+    /// let g = CompiledGrammar::new(&g, Arc::new(Vocabulary::bytes()), Limits::default())?;
+    /// let mut m = g.matcher()?;
+    /// m.consume_tokens(&[b'[' as u32, b'a' as u32, b'b' as u32, b',' as u32])?;
+    /// assert_eq!(m.min_completion_bytes()?, 3); // `ab]`
+    /// let c = m.shortest_completion(64)?.expect("a completion exists");
+    /// assert_eq!(c.bytes, b"ab]");
+    /// # Ok::<(), formwork_grammar::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The matcher's error state.
+    pub fn min_completion_bytes(&mut self) -> Result<u64, Error> {
+        self.check()?;
+        if self.stopped {
+            return Ok(0);
+        }
+        Ok(self.completion_start().0)
+    }
+
+    /// The shortest bytes after which the grammar accepts, with their
+    /// tokens, if they are at most `max_bytes` long and the matcher accepts
+    /// them. `None` when no completion fits `max_bytes`, when the vocabulary
+    /// cannot spell the bytes, or when the lexer would read the shortest
+    /// lexemes differently (maximal munch gluing two of them): the result is
+    /// always checked, never assumed. The state is unchanged.
+    ///
+    /// Deterministic: among equally short choices, the first rule and the
+    /// smallest byte win.
+    ///
+    /// # Errors
+    ///
+    /// The matcher's error state; a limit exceeded while checking.
+    pub fn shortest_completion(&mut self, max_bytes: usize) -> Result<Option<Completion>, Error> {
+        self.check()?;
+        if self.stopped {
+            return Ok(Some(Completion { bytes: Vec::new(), tokens: Vec::new() }));
+        }
+        let (cost, start) = self.completion_start();
+        let Some(start) = start else { return Ok(None) };
+        if cost > max_bytes as u64 {
+            return Ok(None);
+        }
+        let g = self.g.inner.clone();
+        let Some(bytes) = self.completion_bytes(&g, start, max_bytes) else { return Ok(None) };
+        // check it on the real lexer and parser
+        self.chart.items_created = 0;
+        let mark = self.frames.len();
+        let snapshot = Frame { rows: self.chart.num_rows() as u32, lex: self.lex, pending: self.pending };
+        let r = (|| Ok::<bool, Error>(self.consume_bytes_inner(&bytes)? && self.accepting_now()?))();
+        self.restore(mark, snapshot);
+        if !self.fail_on_error(r)? {
+            return Ok(None);
+        }
+        let (tokens, covered) = greedy_tokens(&g.trie, &bytes, false);
+        if covered < bytes.len() {
+            return Ok(None);
+        }
+        Ok(Some(Completion { bytes, tokens }))
+    }
+
+    /// The cost of the shortest completion and where it starts (`None`
+    /// when nothing completes the input).
+    fn completion_start(&mut self) -> (u64, Option<CompletionStart>) {
+        let g = self.g.inner.clone();
+        let table = g.completion();
+        self.chart.ensure_need(table);
+        let mut best = (INF, None);
+        let item_cost = |chart: &Chart, dot: u32, origin: u32| {
+            table.rest(dot).saturating_add(chart.parent_need(table, origin, table.lhs(dot)))
+        };
+        if !self.pending {
+            for (dot, origin) in self.chart.top_dots() {
+                let c = item_cost(&self.chart, dot, origin);
+                if c < best.0 {
+                    best = (c, Some(CompletionStart { pending: None, dot, origin }));
+                }
+            }
+            return best;
+        }
+        for &(t, s) in self.cache.lexer.members(self.lex) {
+            let d = table.term_dist(t, s);
+            if d == INF {
+                continue;
+            }
+            for (dot, origin) in self.chart.top_dots() {
+                if decode(g.cfg.dots[dot as usize]) == Next::Term(t) {
+                    let c = d.saturating_add(item_cost(&self.chart, dot + 1, origin));
+                    if c < best.0 {
+                        best = (c, Some(CompletionStart { pending: Some((t, s)), dot: dot + 1, origin }));
+                    }
+                }
+            }
+        }
+        best
+    }
+
+    /// The bytes of the shortest completion from `start`: finish the
+    /// lexeme in progress, the rest of the item's rule, then of each parent
+    /// up to the start symbol.
+    fn completion_bytes(&self, g: &Inner, start: CompletionStart, max: usize) -> Option<Vec<u8>> {
+        let table = g.completion();
+        let mut out = Vec::new();
+        if let Some((t, s)) = start.pending {
+            if !table.push_term(&g.terms, t, s, &mut out, max) {
+                return None;
+            }
+        }
+        let (mut dot, mut origin) = (start.dot, start.origin);
+        // every step goes to a lower row or along the row's acyclic choice
+        // of entries, so the number of waiting entries bounds the walk
+        for _ in 0..=self.chart.num_waiting() {
+            if !table.push_rest(&g.cfg, &g.terms, dot, &mut out, max) {
+                return None;
+            }
+            let lhs = table.lhs(dot);
+            if lhs == table.aug() {
+                return Some(out);
+            }
+            let (d, o) = self.chart.parent_item(origin, lhs)?;
+            (dot, origin) = (d + 1, o);
+        }
+        None
     }
 
     /// Whether a token in the trie below node `n` (whose bytes end the

@@ -186,6 +186,9 @@ pub(crate) struct Scratch {
     /// RoPE cosines and sines, `[T, rope_dim / 2]`.
     pub(crate) cos: Vec<f32>,
     pub(crate) sin: Vec<f32>,
+    /// As `cos` and `sin`, for the sliding-window layers' RoPE base.
+    pub(crate) cos_local: Vec<f32>,
+    pub(crate) sin_local: Vec<f32>,
     pub(crate) acts: Acts,
 }
 

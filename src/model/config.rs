@@ -1,11 +1,15 @@
-//! [`ModelConfig`]: the hyper-parameters of a Llama-family model, read from
-//! a GGUF file's `{arch}.*` metadata and checked for consistency.
+//! [`ModelConfig`]: the hyper-parameters of a Llama-family model (Llama,
+//! Qwen2, Gemma 3), read from a GGUF file's `{arch}.*` metadata and checked
+//! for consistency.
 
 use crate::error::{Error, ErrorKind};
 use crate::weights::Gguf;
 
 /// The architectures the model code runs, as named by `general.architecture`.
-pub(crate) const SUPPORTED: &str = "llama, qwen2";
+pub(crate) const SUPPORTED: &str = "llama, qwen2, gemma3";
+
+/// Every sixth Gemma 3 layer is global (llama.cpp's `set_swa_pattern(6)`).
+const GEMMA3_SLIDING_PATTERN: usize = 6;
 
 /// A model's family, which decides the few places the Llama recipe varies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,6 +22,25 @@ pub enum Architecture {
     /// `qwen2` (Qwen2, Qwen2.5): like Llama, plus biases on the query, key
     /// and value projections, and NEOX RoPE (pairs `i` and `i + d/2`).
     Qwen2,
+    /// `gemma3` (Gemma 3 text models): NEOX RoPE; embeddings scaled by
+    /// `sqrt(n_embd)`; RMSNorm of each query and key head before RoPE;
+    /// "sandwich" norms (the attention and MLP outputs are normalized again
+    /// before they join the residual); a GELU-gated MLP; sliding-window
+    /// attention on five layers of every six, with their own RoPE base
+    /// ([`SlidingWindow`]). The GGUF norm weights already hold Gemma's
+    /// `1 + w` (llama.cpp's converter adds the 1), so the norms are plain
+    /// RMSNorms.
+    Gemma3,
+}
+
+/// The MLP's gate non-linearity: `down(act(gate x) * up x)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MlpActivation {
+    /// `x * sigmoid(x)` (SwiGLU: Llama, Qwen2).
+    Silu,
+    /// GELU, tanh approximation (GeGLU: Gemma).
+    GeluTanh,
 }
 
 impl Architecture {
@@ -27,6 +50,7 @@ impl Architecture {
         match self {
             Architecture::Llama => "llama",
             Architecture::Qwen2 => "qwen2",
+            Architecture::Gemma3 => "gemma3",
         }
     }
 
@@ -34,6 +58,7 @@ impl Architecture {
         match name {
             "llama" => Some(Architecture::Llama),
             "qwen2" => Some(Architecture::Qwen2),
+            "gemma3" => Some(Architecture::Gemma3),
             _ => None,
         }
     }
@@ -41,12 +66,62 @@ impl Architecture {
     /// Whether RoPE rotates pairs `(i, i + d/2)` (NEOX) rather than
     /// `(2i, 2i + 1)`.
     pub fn rope_neox(self) -> bool {
-        matches!(self, Architecture::Qwen2)
+        matches!(self, Architecture::Qwen2 | Architecture::Gemma3)
     }
 
     /// Whether the Q, K and V projections carry biases.
     pub fn qkv_bias(self) -> bool {
         matches!(self, Architecture::Qwen2)
+    }
+
+    /// Whether each query and key head is RMS-normalized (over the head's
+    /// elements, `blk.N.attn_q_norm` / `attn_k_norm` weights) before RoPE.
+    pub fn qk_norm(self) -> bool {
+        matches!(self, Architecture::Gemma3)
+    }
+
+    /// Whether the attention and MLP outputs are RMS-normalized before they
+    /// join the residual (`blk.N.post_attention_norm`, `blk.N.post_ffw_norm`).
+    pub fn post_norms(self) -> bool {
+        matches!(self, Architecture::Gemma3)
+    }
+
+    /// The MLP's gate non-linearity.
+    pub fn mlp_activation(self) -> MlpActivation {
+        match self {
+            Architecture::Llama | Architecture::Qwen2 => MlpActivation::Silu,
+            Architecture::Gemma3 => MlpActivation::GeluTanh,
+        }
+    }
+}
+
+/// Sliding-window attention (Gemma 3): on most layers a query attends only
+/// to the last `window` positions (itself included), and RoPE uses its own
+/// base there; every `pattern`-th layer attends to the whole context with
+/// the model's main RoPE base (and linear RoPE scaling, if any).
+///
+/// The KV cache still keeps every position of every layer (so the memory
+/// budget counts the full context for all layers, as for a Llama model):
+/// simple, and truncating the cache to any length stays exact.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct SlidingWindow {
+    /// Positions a sliding-window layer sees, the query's own included
+    /// (`{arch}.attention.sliding_window`; llama.cpp's "standard" window: a
+    /// key at position `p0` is visible from `p1` when `p1 - p0 < window`).
+    pub window: usize,
+    /// Layer `l` is global when `(l + 1) % pattern == 0`, sliding otherwise
+    /// (6 for Gemma 3, as llama.cpp sets it: layers 5, 11, 17, ... global).
+    pub pattern: usize,
+    /// RoPE base of the sliding layers (`{arch}.rope.freq_base_swa`,
+    /// default 10,000).
+    pub rope_theta: f32,
+}
+
+impl SlidingWindow {
+    /// Whether layer `layer` attends through the window.
+    pub fn is_sliding(&self, layer: usize) -> bool {
+        (layer + 1) % self.pattern != 0
     }
 }
 
@@ -57,8 +132,10 @@ impl Architecture {
 /// `feed_forward_length`, `attention.head_count`, `attention.head_count_kv`,
 /// `attention.key_length`, `attention.layer_norm_rms_epsilon`,
 /// `rope.dimension_count`, `rope.freq_base`, `rope.scaling.type`,
-/// `rope.scaling.factor`, `context_length`); the vocabulary size is the row
-/// count of `token_embd.weight`.
+/// `rope.scaling.factor`, `context_length`; for `gemma3` also
+/// `attention.sliding_window`, `rope.freq_base_swa` and
+/// `final_logit_softcapping`); the vocabulary size is the row count of
+/// `token_embd.weight`.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct ModelConfig {
@@ -96,6 +173,18 @@ pub struct ModelConfig {
     pub rope_scale: f32,
     /// RMSNorm epsilon (`attention.layer_norm_rms_epsilon`).
     pub rms_eps: f32,
+    /// Factor of the attention scores `q·k`: `1 / sqrt(head_dim)` (Gemma 3
+    /// 27B, which llama.cpp recognizes by its 62 layers: `1 /
+    /// sqrt(n_embd / n_head)`, Gemma's `query_pre_attn_scalar`).
+    pub attention_scale: f32,
+    /// Factor the token embeddings are multiplied by: 1, or `sqrt(n_embd)`
+    /// for Gemma.
+    pub embedding_scale: f32,
+    /// Sliding-window attention, if the model uses it (Gemma 3).
+    pub sliding_window: Option<SlidingWindow>,
+    /// Final logit soft-capping, `logits = cap * tanh(logits / cap)`
+    /// (`{arch}.final_logit_softcapping`, when the file has it).
+    pub final_logit_softcap: Option<f32>,
 }
 
 impl ModelConfig {
@@ -199,6 +288,30 @@ impl ModelConfig {
                 }
             },
         };
+        let gemma = architecture == Architecture::Gemma3;
+        let sliding_window = if gemma {
+            Some(SlidingWindow {
+                window: count(key("attention.sliding_window"))?,
+                pattern: GEMMA3_SLIDING_PATTERN,
+                rope_theta: optional_f32(key("rope.freq_base_swa"), 10_000.0)?,
+            })
+        } else {
+            None
+        };
+        // llama.cpp's rule: Gemma 3 27B (62 layers) scales by the embedding
+        // width per head, every other size by the head size.
+        let scale_dim = if gemma && n_layer == 62 { n_embd / n_head } else { head_dim };
+        let attention_scale = 1.0 / (scale_dim as f32).sqrt();
+        let embedding_scale = if gemma { (n_embd as f32).sqrt() } else { 1.0 };
+        let final_logit_softcap = match gguf.get(&key("final_logit_softcapping")) {
+            None => None,
+            Some(_) => Some(optional_f32(key("final_logit_softcapping"), 1.0)?),
+        };
+        let attn_cap_key = key("attn_logit_softcapping");
+        if gguf.get(&attn_cap_key).is_some() {
+            return Err(invalid(attn_cap_key, "attention logit soft-capping is not supported".to_owned()));
+        }
+
         let trained_context_len = optional_count(key("context_length"))?;
         if context_len == 0 {
             return Err(ErrorKind::ModelOption { option: "context_len", problem: "must not be 0".to_owned() }.into());
@@ -232,6 +345,10 @@ impl ModelConfig {
             rope_dim,
             rope_scale,
             rms_eps,
+            attention_scale,
+            embedding_scale,
+            sliding_window,
+            final_logit_softcap,
         })
     }
 

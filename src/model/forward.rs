@@ -1,5 +1,8 @@
 //! The forward pass: embedding → blocks (RMSNorm, attention with RoPE and
-//! grouped-query heads, SwiGLU MLP) → final norm → logits.
+//! grouped-query heads, gated MLP) → final norm → logits. The few
+//! architecture switches (biases, per-head Q/K norms, post-norms, the MLP's
+//! activation, sliding windows, soft-capping) are decided once per layer,
+//! never inside the per-element loops.
 //!
 //! One code path serves a single decode token and a batch (prefill): every
 //! per-token operation (norm, RoPE, attention of query `t` over positions
@@ -14,7 +17,7 @@ use crate::kernels::quant::ActivationType;
 use crate::kernels::{dispatch::best, gemm_parallel, gemv_parallel_many, GemvTask, ThreadPool};
 
 use super::cache::{sized, Acts, KvCache, Scratch};
-use super::config::ModelConfig;
+use super::config::{MlpActivation, ModelConfig};
 use super::weights::{Layer, Matrix};
 use super::Model;
 
@@ -65,14 +68,30 @@ fn linear<const N: usize>(pool: &ThreadPool, data: &[u8], acts: &Acts, t: usize,
     }
 }
 
+/// `1 / rms(x)`, with `eps` added to the mean square.
+fn inv_rms(x: &[f32], eps: f32) -> f32 {
+    let ss: f64 = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+    (1.0 / (ss / x.len() as f64 + f64::from(eps)).sqrt()) as f32
+}
+
 /// `out = x / rms(x) * w`, row by row (`x` and `out` are `[T, w.len()]`).
 fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
     let n = w.len();
     for (xr, or) in x.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
-        let ss: f64 = xr.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
-        let scale = (1.0 / (ss / n as f64 + f64::from(eps)).sqrt()) as f32;
+        let scale = inv_rms(xr, eps);
         for ((o, &v), &g) in or.iter_mut().zip(xr).zip(w) {
             *o = v * scale * g;
+        }
+    }
+}
+
+/// [`rms_norm`] in place: every `w.len()` values of `x` (a row, or one head
+/// of a row).
+fn rms_norm_in_place(x: &mut [f32], w: &[f32], eps: f32) {
+    for xr in x.chunks_exact_mut(w.len()) {
+        let scale = inv_rms(xr, eps);
+        for (v, &g) in xr.iter_mut().zip(w) {
+            *v = *v * scale * g;
         }
     }
 }
@@ -150,15 +169,25 @@ thread_local! {
 /// wake-up costs about as much as this much work).
 const PARALLEL_ATTENTION_WORK: usize = 1 << 17;
 
+/// The cached positions query position `pos` attends to: all up to itself,
+/// or the last `window` of them.
+fn visible(pos: usize, window: Option<usize>) -> std::ops::Range<usize> {
+    let end = pos + 1;
+    window.map_or(0, |w| end.saturating_sub(w))..end
+}
+
 /// Attention of `t` queries (`q` is `[t, n_head * head_dim]`, query `i` at
 /// position `pos0 + i`) over layer `layer` of the cache, which already holds
-/// their own keys and values. Writes `att` (`[t, n_head * head_dim]`).
+/// their own keys and values; with a `window`, each query sees only the
+/// last `window` positions up to its own. Writes `att` (`[t, n_head *
+/// head_dim]`).
 #[allow(clippy::too_many_arguments)]
 fn attention(
     pool: &ThreadPool,
     c: &ModelConfig,
     cache: &KvCache,
     layer: usize,
+    window: Option<usize>,
     q: &[f32],
     att: &mut [f32],
     scores: &mut Vec<f32>,
@@ -167,17 +196,18 @@ fn attention(
 ) {
     let d = c.head_dim;
     let group = c.n_head / c.n_head_kv;
-    let scale = 1.0 / (d as f32).sqrt();
+    let scale = c.attention_scale;
     // Unit `u` = (token u / n_head, head u % n_head): its query and output
     // are the `u`-th `d` values of `q` and `att`.
     let inputs = |u: usize| {
         let (i, h) = (u / c.n_head, u % c.n_head);
-        let kv_len = pos0 + i + 1;
+        let r = visible(pos0 + i, window);
         let slot = layer * c.n_head_kv + h / group;
-        (&q[u * d..(u + 1) * d], &cache.keys[slot][..kv_len * d], &cache.values[slot][..kv_len * d])
+        let kv = r.start * d..r.end * d;
+        (&q[u * d..(u + 1) * d], &cache.keys[slot][kv.clone()], &cache.values[slot][kv])
     };
     let units = t * c.n_head;
-    let work: usize = (0..t).map(|i| (pos0 + i + 1) * c.n_head * d).sum();
+    let work: usize = (0..t).map(|i| visible(pos0 + i, window).len() * c.n_head * d).sum();
     if pool.threads() <= 1 || work < PARALLEL_ATTENTION_WORK {
         for (u, out) in att.chunks_exact_mut(d).enumerate().take(units) {
             let (qh, k, v) = inputs(u);
@@ -201,9 +231,43 @@ fn silu_mul(gate: &mut [f32], up: &[f32]) {
     }
 }
 
+/// `gate = gelu(gate) * up`, GELU's tanh approximation: `x / 2 * (1 +
+/// tanh(sqrt(2 / pi) * (x + 0.044715 x^3)))`.
+fn gelu_mul(gate: &mut [f32], up: &[f32]) {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    for (g, &u) in gate.iter_mut().zip(up) {
+        let x = *g;
+        *g = 0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + 0.044_715 * x * x)).tanh()) * u;
+    }
+}
+
+/// Fills `cos` and `sin` (`[t, inv_freq.len()]`) for positions `pos0..pos0
+/// + t`, each divided by `scale`.
+fn rope_tables(inv_freq: &[f32], pos0: usize, t: usize, scale: f32, cos: &mut Vec<f32>, sin: &mut Vec<f32>) {
+    let half = inv_freq.len();
+    let (cos, sin) = (sized(cos, t * half), sized(sin, t * half));
+    for i in 0..t {
+        let pos = (pos0 + i) as f32 / scale;
+        for (j, &f) in inv_freq.iter().enumerate() {
+            let angle = pos * f;
+            cos[i * half + j] = angle.cos();
+            sin[i * half + j] = angle.sin();
+        }
+    }
+}
+
 fn add(x: &mut [f32], y: &[f32]) {
     for (a, &b) in x.iter_mut().zip(y) {
         *a += b;
+    }
+}
+
+/// Final logit soft-capping, when the model has it.
+fn softcap(c: &ModelConfig, logits: &mut [f32]) {
+    if let Some(cap) = c.final_logit_softcap {
+        for v in logits {
+            *v = cap * (*v / cap).tanh();
+        }
     }
 }
 
@@ -221,31 +285,31 @@ pub(crate) fn run(model: &Model, tokens: &[u32], cache: &mut KvCache, logits: Lo
     // The scratch is moved out so that the cache's keys and values can be
     // borrowed next to it; it goes back at the end.
     let mut s = std::mem::take(&mut cache.scratch);
-    let Scratch { x, xn, q, k, v, att, proj, gate, up, scores, cos, sin, acts } = &mut s;
+    let Scratch { x, xn, q, k, v, att, proj, gate, up, scores, cos, sin, cos_local, sin_local, acts } = &mut s;
     let x = sized(x, t * d);
     for (row, &tok) in x.chunks_exact_mut(d).zip(tokens) {
         w.embedding.row(data, tok as usize, row);
     }
+    if c.embedding_scale != 1.0 {
+        x.iter_mut().for_each(|v| *v *= c.embedding_scale);
+    }
 
     let half = c.rope_dim / 2;
-    let (cos, sin) = (sized(cos, t * half), sized(sin, t * half));
-    for i in 0..t {
-        let pos = (pos0 + i) as f32 / c.rope_scale;
-        for j in 0..half {
-            let angle = pos * model.inv_freq[j];
-            cos[i * half + j] = angle.cos();
-            sin[i * half + j] = angle.sin();
-        }
-    }
+    rope_tables(&model.inv_freq, pos0, t, c.rope_scale, cos, sin);
+    // The sliding-window layers' RoPE: their own base, no scaling.
+    rope_tables(&model.inv_freq_local, pos0, t, 1.0, cos_local, sin_local);
 
     let xn = sized(xn, t * d);
     let (q, k, v) = (sized(q, t * qd), sized(k, t * kvd), sized(v, t * kvd));
     let (att, proj) = (sized(att, t * qd), sized(proj, t * d));
     let (gate, up) = (sized(gate, t * ff), sized(up, t * ff));
     let neox = c.architecture.rope_neox();
+    let activation = c.architecture.mlp_activation();
 
     for (l, layer) in w.layers.iter().enumerate() {
-        let Layer { attn_norm, wq, wk, wv, bias, wo, ffn_norm, gate: wg, up: wu, down } = layer;
+        let Layer { attn_norm, wq, wk, wv, bias, qk_norm, wo, post_norms, ffn_norm, gate: wg, up: wu, down, window } =
+            layer;
+        let (cos, sin) = if window.is_some() { (&*cos_local, &*sin_local) } else { (&*cos, &*sin) };
 
         rms_norm(x, attn_norm, c.rms_eps, xn);
         acts.quantize(Kinds::of(&[wq, wk, wv]).as_slice(), xn);
@@ -257,24 +321,37 @@ pub(crate) fn run(model: &Model, tokens: &[u32], cache: &mut KvCache, logits: Lo
                 }
             }
         }
+        if let Some([qn, kn]) = qk_norm {
+            rms_norm_in_place(q, qn, c.rms_eps);
+            rms_norm_in_place(k, kn, c.rms_eps);
+        }
         for i in 0..t {
             let (cs, sn) = (&cos[i * half..(i + 1) * half], &sin[i * half..(i + 1) * half]);
             rope(&mut q[i * qd..(i + 1) * qd], c.head_dim, cs, sn, neox);
             rope(&mut k[i * kvd..(i + 1) * kvd], c.head_dim, cs, sn, neox);
         }
         cache.append(l, k, v);
-        attention(pool, c, cache, l, q, att, scores, t, pos0);
+        attention(pool, c, cache, l, *window, q, att, scores, t, pos0);
 
         acts.quantize(Kinds::of(&[wo]).as_slice(), att);
         linear(pool, data, acts, t, [(wo, &mut *proj)]);
+        if let Some([post_attn, _]) = post_norms {
+            rms_norm_in_place(proj, post_attn, c.rms_eps);
+        }
         add(x, proj);
 
         rms_norm(x, ffn_norm, c.rms_eps, xn);
         acts.quantize(Kinds::of(&[wg, wu]).as_slice(), xn);
         linear(pool, data, acts, t, [(wg, &mut *gate), (wu, &mut *up)]);
-        silu_mul(gate, up);
+        match activation {
+            MlpActivation::Silu => silu_mul(gate, up),
+            MlpActivation::GeluTanh => gelu_mul(gate, up),
+        }
         acts.quantize(Kinds::of(&[down]).as_slice(), gate);
         linear(pool, data, acts, t, [(down, &mut *proj)]);
+        if let Some([_, post_ffn]) = post_norms {
+            rms_norm_in_place(proj, post_ffn, c.rms_eps);
+        }
         add(x, proj);
     }
     cache.commit(t);
@@ -286,7 +363,8 @@ pub(crate) fn run(model: &Model, tokens: &[u32], cache: &mut KvCache, logits: Lo
             let xn = &mut xn[..d];
             rms_norm(last, &w.output_norm, c.rms_eps, xn);
             acts.quantize(&out_kind, xn);
-            linear(pool, data, acts, 1, [(&w.output, out)]);
+            linear(pool, data, acts, 1, [(&w.output, &mut *out)]);
+            softcap(c, out);
         }
         Logits::All(out) => {
             rms_norm(x, &w.output_norm, c.rms_eps, xn);
@@ -294,6 +372,7 @@ pub(crate) fn run(model: &Model, tokens: &[u32], cache: &mut KvCache, logits: Lo
             out.clear();
             out.resize(t * c.vocab_size, 0.0);
             linear(pool, data, acts, t, [(&w.output, &mut out[..])]);
+            softcap(c, out);
         }
     }
     cache.scratch = s;

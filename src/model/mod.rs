@@ -1,5 +1,5 @@
-//! The Llama-family decoder over quantized GGUF weights, its KV cache and
-//! batched prefill.
+//! The Llama-family decoder (Llama, Qwen2, Gemma 3) over quantized GGUF
+//! weights, its KV cache and batched prefill.
 //!
 //! Where this sits: between the weights ([`crate::weights`]: a validated GGUF
 //! header and the file's bytes) and the generator ([`crate::generate`]),
@@ -26,6 +26,18 @@
 //! final RMSNorm and the output matrix (the token embedding when the file
 //! has no `output.weight`).
 //!
+//! `gemma3` (Gemma 3) switches on, per [`Architecture`]: embeddings scaled
+//! by `sqrt(n_embd)`; NEOX RoPE; per-head RMSNorm of queries and keys before
+//! RoPE; RMSNorm of the attention and MLP outputs before the residual
+//! ("sandwich" norms); a GELU-gated MLP; and sliding-window attention
+//! ([`SlidingWindow`]: five layers of six see only the last
+//! `attention.sliding_window` positions and use RoPE base 10,000). Final
+//! logit soft-capping applies when the file has
+//! `{arch}.final_logit_softcapping`. Gemma's large tied embedding stays
+//! quantized: one row is dequantized per token, and the output product runs
+//! on the quantized matrix. The KV cache keeps every position of every
+//! layer (sliding layers too), which the memory budget counts.
+//!
 //! Weights stay quantized and in place: every matrix is a zero-copy view of
 //! the file's bytes (Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K). Activations
 //! are quantized once per product input into the 8-bit format each weight
@@ -42,6 +54,8 @@
 //! batched prefill equals single steps, that truncating and re-running
 //! reproduces logits exactly, that a cloned cache continues identically,
 //! and that malformed files are refused with errors naming the tensor.
+//! `tests/gemma.rs` does the same for Gemma 3 on synthetic files, against a
+//! reference built on candle's quantized products.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), formwork::Error> {
@@ -63,7 +77,7 @@ mod forward;
 mod weights;
 
 pub use cache::KvCache;
-pub use config::{Architecture, ModelConfig};
+pub use config::{Architecture, MlpActivation, ModelConfig, SlidingWindow};
 
 use crate::error::{Error, ErrorKind};
 use crate::kernels::ThreadPool;
@@ -121,6 +135,8 @@ pub struct Model {
     pool: ThreadPool,
     /// RoPE inverse frequencies, `rope_dim / 2` of them.
     inv_freq: Vec<f32>,
+    /// Those of the sliding-window layers (empty without sliding windows).
+    inv_freq_local: Vec<f32>,
     weight_bytes: u64,
 }
 
@@ -166,15 +182,19 @@ impl Model {
         }
         let weights = Weights::load(gguf, file.bytes(), &config)?;
         let half = config.rope_dim / 2;
-        let inv_freq = (0..half)
-            .map(|i| {
-                let base = 1.0 / config.rope_theta.powf((2 * i) as f32 / config.rope_dim as f32);
-                weights.rope_freqs.as_ref().map_or(base, |f| base / f[i])
-            })
-            .collect();
+        let inv_freq_of = |theta: f32, factors: Option<&Vec<f32>>| -> Vec<f32> {
+            (0..half)
+                .map(|i| {
+                    let base = 1.0 / theta.powf((2 * i) as f32 / config.rope_dim as f32);
+                    factors.map_or(base, |f| base / f[i])
+                })
+                .collect()
+        };
+        let inv_freq = inv_freq_of(config.rope_theta, weights.rope_freqs.as_ref());
+        let inv_freq_local = config.sliding_window.map_or_else(Vec::new, |s| inv_freq_of(s.rope_theta, None));
         let weight_bytes = weights.step_bytes();
         let pool = ThreadPool::new(opts.resolved_threads());
-        Ok(Model { file, config, weights, pool, inv_freq, weight_bytes })
+        Ok(Model { file, config, weights, pool, inv_freq, inv_freq_local, weight_bytes })
     }
 
     /// The parsed GGUF header (metadata for the tokenizer, tensor infos).
@@ -261,5 +281,47 @@ impl Model {
         let mut out = Vec::new();
         forward::run(self, tokens, cache, Logits::All(&mut out));
         Ok(out)
+    }
+
+    /// Loads a Hugging Face checkpoint — a directory with `config.json` and
+    /// `model.safetensors` (or a sharded `model.safetensors.index.json`), or
+    /// one `.safetensors` file next to its `config.json` — converting it on
+    /// load into the GGUF form [`Model::load`] reads, with its matrices
+    /// quantized to `convert.quantize` (see [`crate::weights::checkpoint`]).
+    /// `opts.memory_budget` is checked against the converted size before
+    /// anything is converted. The tokenizer is not part of the weights: read
+    /// the directory's `tokenizer.json` with
+    /// [`crate::tokenizer::Tokenizer::from_json_file`].
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), formwork::Error> {
+    /// use formwork::model::{Model, ModelOptions};
+    /// use formwork::weights::{Quantize, SafetensorsOptions};
+    ///
+    /// let convert = SafetensorsOptions { quantize: Quantize::Q8_0 };
+    /// let model = Model::open_safetensors("SmolLM2-135M-Instruct".as_ref(), &ModelOptions::default(), &convert)?;
+    /// assert_eq!(model.gguf().architecture()?, "llama");
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When a file cannot be read or is malformed, `config.json` describes a
+    /// model formwork does not run, a tensor is missing, unexpected or of the
+    /// wrong shape or dtype (errors name the file and the key or tensor), or
+    /// the converted model does not fit `opts.memory_budget`.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn open_safetensors(
+        path: &std::path::Path,
+        opts: &ModelOptions,
+        convert: &crate::weights::SafetensorsOptions,
+    ) -> Result<Model, Error> {
+        let checkpoint = crate::weights::Checkpoint::open(path)?;
+        let conversion = checkpoint.plan(convert)?;
+        if let Some(budget) = opts.memory_budget {
+            conversion.memory_estimate(opts.context_len as u64, std::mem::size_of::<f32>() as u64)?.check(budget)?;
+        }
+        Model::load(conversion.into_weight_file()?, opts)
     }
 }

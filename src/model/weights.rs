@@ -194,11 +194,19 @@ pub(crate) struct Layer {
     pub(crate) wv: Matrix,
     /// Q, K, V biases (qwen2).
     pub(crate) bias: Option<[Vec<f32>; 3]>,
+    /// Per-head query and key RMSNorm weights, `head_dim` each (gemma3).
+    pub(crate) qk_norm: Option<[Vec<f32>; 2]>,
     pub(crate) wo: Matrix,
+    /// RMSNorm weights of the attention output and of the MLP output
+    /// before each joins the residual (gemma3).
+    pub(crate) post_norms: Option<[Vec<f32>; 2]>,
     pub(crate) ffn_norm: Vec<f32>,
     pub(crate) gate: Matrix,
     pub(crate) up: Matrix,
     pub(crate) down: Matrix,
+    /// Attention window of this layer (positions, the query's own
+    /// included); `None`: the whole context.
+    pub(crate) window: Option<usize>,
 }
 
 /// Every tensor of the model.
@@ -229,17 +237,36 @@ impl Weights {
             } else {
                 None
             };
+            let qk_norm = if c.architecture.qk_norm() {
+                Some([
+                    load_vector(gguf, data, &n("attn_q_norm.weight"), c.head_dim)?,
+                    load_vector(gguf, data, &n("attn_k_norm.weight"), c.head_dim)?,
+                ])
+            } else {
+                None
+            };
+            let post_norms = if c.architecture.post_norms() {
+                Some([
+                    load_vector(gguf, data, &n("post_attention_norm.weight"), d)?,
+                    load_vector(gguf, data, &n("post_ffw_norm.weight"), d)?,
+                ])
+            } else {
+                None
+            };
             layers.push(Layer {
                 attn_norm: load_vector(gguf, data, &n("attn_norm.weight"), d)?,
                 wq: Matrix::load(gguf, data, &n("attn_q.weight"), q, d)?,
                 wk: Matrix::load(gguf, data, &n("attn_k.weight"), kv, d)?,
                 wv: Matrix::load(gguf, data, &n("attn_v.weight"), kv, d)?,
                 bias,
+                qk_norm,
                 wo: Matrix::load(gguf, data, &n("attn_output.weight"), d, q)?,
+                post_norms,
                 ffn_norm: load_vector(gguf, data, &n("ffn_norm.weight"), d)?,
                 gate: Matrix::load(gguf, data, &n("ffn_gate.weight"), ff, d)?,
                 up: Matrix::load(gguf, data, &n("ffn_up.weight"), ff, d)?,
                 down: Matrix::load(gguf, data, &n("ffn_down.weight"), d, ff)?,
+                window: c.sliding_window.filter(|s| s.is_sliding(i)).map(|s| s.window),
             });
         }
         let output_norm = load_vector(gguf, data, "output_norm.weight", d)?;
@@ -280,9 +307,9 @@ impl Weights {
                 total += m.byte_len() as u64;
             }
             total += 4 * (l.attn_norm.len() + l.ffn_norm.len()) as u64;
-            if let Some(b) = &l.bias {
-                total += 4 * b.iter().map(Vec::len).sum::<usize>() as u64;
-            }
+            let vectors =
+                l.bias.iter().flatten().chain(l.qk_norm.iter().flatten()).chain(l.post_norms.iter().flatten());
+            total += 4 * vectors.map(Vec::len).sum::<usize>() as u64;
         }
         let row = match &self.embedding {
             Embedding::Quant(m) => m.byte_len() / m.rows().max(1),

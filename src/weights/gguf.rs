@@ -1125,7 +1125,7 @@ fn to_u64(n: usize) -> u64 {
 
 /// Untrusted text for an error message: control characters escaped, cut to
 /// 80 characters.
-fn shown(s: &str) -> String {
+pub(super) fn shown(s: &str) -> String {
     const MAX: usize = 80;
     let mut out: String = s.chars().take(MAX).flat_map(char::escape_debug).collect();
     if s.chars().nth(MAX).is_some() {

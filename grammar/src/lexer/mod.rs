@@ -133,6 +133,11 @@ impl LexerCache {
         &self.states[s as usize].accepting
     }
 
+    /// The `(terminal, DFA state)` pairs alive in `s`.
+    pub(crate) fn members(&self, s: LexState) -> &[(u32, u32)] {
+        &self.states[s as usize].members
+    }
+
     /// Whether a terminal accepts and none can continue.
     #[inline]
     pub(crate) fn must_end(&self, s: LexState) -> bool {

@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::cfg::{decode, Cfg, Next};
+use crate::complete::{CompletionTable, INF};
 use crate::error::Error;
 use crate::Limits;
 
@@ -22,11 +23,11 @@ fn item(dot: u32, origin: u32) -> Item {
     ((dot as u64) << 32) | origin as u64
 }
 #[inline]
-fn dot_of(i: Item) -> u32 {
+pub(crate) fn dot_of(i: Item) -> u32 {
     (i >> 32) as u32
 }
 #[inline]
-fn origin_of(i: Item) -> u32 {
+pub(crate) fn origin_of(i: Item) -> u32 {
     i as u32
 }
 
@@ -73,6 +74,12 @@ pub(crate) struct Chart {
     stamp: u32,
     /// Items created since the counter was last reset.
     pub(crate) items_created: usize,
+    /// Parallel to `waiting`, filled for the first `need_rows` rows: on the
+    /// first entry of each nonterminal's group, the fewest bytes that
+    /// finish everything after that nonterminal completes from this row,
+    /// and the waiting entry achieving it (see the `complete` module).
+    need: Vec<(u64, u32)>,
+    need_rows: usize,
 }
 
 impl Chart {
@@ -84,20 +91,105 @@ impl Chart {
         self.rows.len()
     }
 
+    /// Number of items waiting for a nonterminal, over all rows.
+    pub(crate) fn num_waiting(&self) -> usize {
+        self.waiting.len()
+    }
+
     /// Drops rows above `n`.
     pub(crate) fn truncate(&mut self, n: usize) {
         if n < self.rows.len() {
             let r = &self.rows[n];
             self.items.truncate(r.items_start as usize);
             self.waiting.truncate(r.waiting_start as usize);
+            self.need.truncate(r.waiting_start as usize);
             self.rows.truncate(n);
+            self.need_rows = self.need_rows.min(n);
         }
+    }
+
+    /// The waiting entries of row `k`: `start..end` in `waiting`.
+    fn waiting_range(&self, k: usize) -> (usize, usize) {
+        let start = self.rows[k].waiting_start as usize;
+        let end = self.rows.get(k + 1).map_or(self.waiting.len(), |r| r.waiting_start as usize);
+        (start, end)
+    }
+
+    /// Index of the first entry of row `k` waiting for `nt`, if any.
+    fn group(&self, k: usize, nt: u32) -> Option<usize> {
+        let (start, end) = self.waiting_range(k);
+        let w = &self.waiting[start..end];
+        let i = w.partition_point(|&(a, _)| a < nt);
+        (i < w.len() && w[i].0 == nt).then_some(start + i)
+    }
+
+    /// Fewest bytes that finish the parse once a `lhs` started at row
+    /// `origin` is complete (0 for the augmented start symbol: then the
+    /// input is accepted). Needs [`Chart::ensure_need`] up to `origin`.
+    pub(crate) fn parent_need(&self, table: &CompletionTable, origin: u32, lhs: u32) -> u64 {
+        if lhs == table.aug() {
+            return 0;
+        }
+        self.group(origin as usize, lhs).map_or(INF, |g| self.need[g].0)
+    }
+
+    /// The item of row `origin` waiting for `lhs` through which the parse
+    /// finishes shortest: `(dot, origin)`.
+    pub(crate) fn parent_item(&self, origin: u32, lhs: u32) -> Option<(u32, u32)> {
+        let g = self.group(origin as usize, lhs)?;
+        let (_, e) = *self.need.get(g)?;
+        let it = self.items[self.waiting.get(e as usize)?.1 as usize];
+        Some((dot_of(it), origin_of(it)))
+    }
+
+    /// Computes the memoized `need` of every row not yet done (rows below
+    /// keep theirs: a row's need depends only on the rows up to it).
+    pub(crate) fn ensure_need(&mut self, table: &CompletionTable) {
+        while self.need_rows < self.rows.len() {
+            let k = self.need_rows;
+            let (start, end) = self.waiting_range(k);
+            self.need.truncate(start);
+            self.need.resize(end, (INF, u32::MAX));
+            // Bellman-Ford within the row: an item predicted here (origin
+            // k) depends on this row's need of its own left-hand side. A
+            // value only ever decreases and the achieving entry changes only
+            // on a strict decrease, so the chosen entries never loop.
+            for _ in 0..=(end - start) {
+                let mut changed = false;
+                let mut g = start;
+                for i in start..end {
+                    let (nt, idx) = self.waiting[i];
+                    if nt != self.waiting[g].0 {
+                        g = i;
+                    }
+                    let it = self.items[idx as usize];
+                    let dot = dot_of(it);
+                    let parent = self.parent_need(table, origin_of(it), table.lhs(dot));
+                    let v = table.rest(dot + 1).saturating_add(parent);
+                    if v < self.need[g].0 {
+                        self.need[g] = (v, i as u32);
+                        changed = true;
+                    }
+                }
+                if !changed {
+                    break;
+                }
+            }
+            self.need_rows += 1;
+        }
+    }
+
+    /// The top row's items as `(dot, origin)`.
+    pub(crate) fn top_dots(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.top_items().iter().map(|&it| (dot_of(it), origin_of(it)))
     }
 
     /// Builds row 0.
     pub(crate) fn init(&mut self, cfg: &Cfg, limits: &Limits) -> Result<(), Error> {
         self.items.clear();
         self.waiting.clear();
+        self.need.clear();
+        self.need_rows = 0;
         self.rows.clear();
         self.work.clear();
         self.work.push(item(cfg.start_dot, 0));

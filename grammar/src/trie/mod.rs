@@ -119,7 +119,6 @@ impl TokenTrie {
     }
 
     /// The node reached by `bytes` from the root, if any.
-    #[cfg(test)]
     pub(crate) fn find(&self, bytes: &[u8]) -> Option<usize> {
         let mut n = 0;
         for &b in bytes {
