@@ -25,7 +25,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind};
-use crate::ir::{Expr, Grammar, LexemeId, RuleId};
+use crate::ir::{Expr, Grammar, LexemeId, LexemeSpec, RuleId};
 use crate::lexer::dfa::FxMap;
 use crate::lexer::dfa::{Dfa, DfaError, DEAD};
 use crate::lexer::spec::{class_regex, compile_spec_cached, SpecCache};
@@ -849,12 +849,12 @@ impl Lowerer<'_> {
                     )
                 }
                 TermKey::Class(ranges, neg) => Some(
-                    Dfa::from_regex(&class_regex(ranges, *neg), max)
+                    compile_spec_cached(&LexemeSpec::Regex(class_regex(ranges, *neg)), max, &mut self.spec_cache)
                         .map_err(|e| lexeme_error("character class", e, max))?,
                 ),
                 TermKey::Literal(s) => Some(Dfa::literal(s.as_bytes())),
                 TermKey::Rule(r) => match self.regex_of_rule(*r, 0)? {
-                    Some(re) => Dfa::from_regex(&re, max.min(5_000)).ok(),
+                    Some(re) => compile_spec_cached(&LexemeSpec::Regex(re), max.min(5_000), &mut self.spec_cache).ok(),
                     None => None,
                 },
             };

@@ -42,8 +42,9 @@ pub enum PropertyOrder {
     Schema,
     /// Any order, each declared property at most once and every required one
     /// present, extra properties anywhere, for objects with at most
-    /// `max_properties` declared properties (the grammar grows as
-    /// `2^max_properties`); larger objects, and objects whose
+    /// `max_properties` declared properties (at most 12; the grammar grows
+    /// as `2^max_properties`, and no grammar that remembers which keys were
+    /// written can be much smaller); larger objects, and objects whose
     /// `minProperties`/`maxProperties` need counting, use the schema's order.
     Any {
         /// Largest number of declared properties written in any order.

@@ -1493,6 +1493,7 @@ fn disjoint_numbers(p: &NumberSchema, q: &NumberSchema) -> bool {
 pub(crate) fn pattern_matches(pattern: &str, s: &str) -> Result<bool, String> {
     let re = super::pattern::search_regex(pattern).map_err(|e| e.0)?;
     // the encoding of `s` is valid by construction, so the loose search is exact here
-    let d = crate::lexer::dfa::Dfa::from_regex(&re, 100_000).map_err(|e| format!("{e:?}"))?;
+    let d =
+        crate::lexer::spec::compile_spec(&crate::ir::LexemeSpec::Regex(re), 100_000).map_err(|e| format!("{e:?}"))?;
     Ok(super::pattern::dfa_matches(&d, super::pattern::encode_str(s).as_bytes()))
 }

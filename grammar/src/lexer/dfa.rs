@@ -50,6 +50,11 @@ impl Dfa {
         self.accept.len()
     }
 
+    /// Length of the transition table (states times byte classes).
+    pub(crate) fn table_len(&self) -> usize {
+        self.trans.len()
+    }
+
     pub(crate) fn start(&self) -> u32 {
         self.start
     }

@@ -1,6 +1,6 @@
 //! Compiling a [`LexemeSpec`] (and character-level IR leaves) into a [`Dfa`].
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use super::dfa::{parse_regex, Dfa, DfaError, FxMap};
 use crate::ir::LexemeSpec;
@@ -27,9 +27,82 @@ pub(crate) fn compile_spec_cached(
     if let Some(d) = cache.dfas.get(spec) {
         return if d.num_states() > max_states + 1 { Err(DfaError::TooManyStates) } else { Ok(d.clone()) };
     }
+    let shareable = worth_sharing(spec);
+    if shareable {
+        if let Some(d) = shared_get(spec, max_states) {
+            cache.dfas.insert(spec.clone(), d.clone());
+            return Ok(d);
+        }
+    }
     let d = build(spec, max_states, cache)?;
+    if shareable {
+        shared_put(spec, max_states, &d);
+    }
     cache.dfas.insert(spec.clone(), d.clone());
     Ok(d)
+}
+
+/// Compiled specs shared by every grammar compiled in the process: most JSON
+/// Schemas use the same string, number and integer lexemes, whose automata
+/// (a determinization over UTF-8) dominate the compile time of small
+/// schemas. A spec's automaton does not depend on the state limit it was
+/// built under (the limit only turns a larger construction into an error), so
+/// an entry built under limit `L` serves any caller whose limit is at least
+/// `L`; a caller with a smaller limit builds afresh, so whether a spec
+/// compiles never depends on what was compiled before. Bounded: when the
+/// tables held reach [`SHARED_MAX_WORDS`] transitions the cache is emptied.
+struct SharedCache {
+    /// spec -> (smallest limit it was built under, automaton)
+    dfas: FxMap<LexemeSpec, (usize, Dfa)>,
+    words: usize,
+}
+
+/// Bound on the transitions (4-byte words) the shared cache holds: 16 MiB.
+const SHARED_MAX_WORDS: usize = 1 << 22;
+
+fn shared() -> &'static Mutex<SharedCache> {
+    static SHARED: OnceLock<Mutex<SharedCache>> = OnceLock::new();
+    SHARED.get_or_init(|| Mutex::new(SharedCache { dfas: FxMap::default(), words: 0 }))
+}
+
+/// Whether a spec costs enough to build to be worth sharing: one with a
+/// regular expression in it (literals and literal sets are built directly,
+/// faster than a lookup would pay for).
+fn worth_sharing(spec: &LexemeSpec) -> bool {
+    match spec {
+        LexemeSpec::Regex(_) => true,
+        LexemeSpec::Literal(_) => false,
+        LexemeSpec::Concat(v) | LexemeSpec::Or(v) | LexemeSpec::And(v) => v.iter().any(worth_sharing),
+        LexemeSpec::Not(x) => worth_sharing(x),
+    }
+}
+
+fn shared_get(spec: &LexemeSpec, max_states: usize) -> Option<Dfa> {
+    // a poisoned lock only means another thread panicked while holding it;
+    // entries are inserted whole, so the map is still consistent
+    let c = shared().lock().unwrap_or_else(|e| e.into_inner());
+    match c.dfas.get(spec) {
+        Some((built_under, d)) if *built_under <= max_states => Some(d.clone()),
+        _ => None,
+    }
+}
+
+fn shared_put(spec: &LexemeSpec, max_states: usize, d: &Dfa) {
+    let words = d.table_len();
+    if words > SHARED_MAX_WORDS / 4 {
+        return;
+    }
+    let mut c = shared().lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(e) = c.dfas.get_mut(spec) {
+        e.0 = e.0.min(max_states);
+        return;
+    }
+    if c.words + words > SHARED_MAX_WORDS {
+        c.dfas.clear();
+        c.words = 0;
+    }
+    c.dfas.insert(spec.clone(), (max_states, d.clone()));
+    c.words += words;
 }
 
 /// All valid UTF-8 strings.
@@ -59,6 +132,24 @@ fn build(spec: &LexemeSpec, max_states: usize, cache: &mut SpecCache) -> Result<
         LexemeSpec::Literal(s) => Ok(Dfa::literal(s.as_bytes())),
         LexemeSpec::Concat(v) => fold(v, max_states, cache, |a, b| Dfa::concat(a, b, max_states)),
         LexemeSpec::Or(v) => fold(v, max_states, cache, |a, b| Dfa::product(a, b, false, max_states)),
+        LexemeSpec::And(v) if v.iter().any(|x| !matches!(x, LexemeSpec::Not(_))) => {
+            // Every spec's language is valid UTF-8 (regexes are parsed in
+            // UTF-8 mode, literals are strings), so `P & ~X` is `P` minus
+            // `X` over all byte strings: no product with "any UTF-8 string".
+            let (pos, neg): (Vec<&LexemeSpec>, Vec<&LexemeSpec>) =
+                v.iter().partition(|x| !matches!(x, LexemeSpec::Not(_)));
+            let mut acc = compile_spec_cached(pos[0], max_states, cache)?;
+            for p in &pos[1..] {
+                acc = Dfa::product(&acc, &compile_spec_cached(p, max_states, cache)?, true, max_states)?;
+            }
+            for n in neg {
+                if let LexemeSpec::Not(x) = n {
+                    let inner = compile_spec_cached(x, max_states, cache)?;
+                    acc = Dfa::product(&acc, &inner.complement_all_bytes(), true, max_states)?;
+                }
+            }
+            Ok(acc)
+        }
         LexemeSpec::And(v) => fold(v, max_states, cache, |a, b| Dfa::product(a, b, true, max_states)),
         LexemeSpec::Not(x) => {
             let inner = compile_spec_cached(x, max_states, cache)?;
@@ -147,6 +238,27 @@ mod tests {
         .unwrap();
         assert!(d.matches(b"abc"));
         assert!(!d.matches(b"abcd"));
+    }
+
+    #[test]
+    fn and_with_complements_skips_the_utf8_product() {
+        // P & ~X & ~Y: strings of P that are neither X nor Y
+        let spec = LexemeSpec::And(vec![
+            LexemeSpec::Not(Box::new(LexemeSpec::Literal("ab".into()))),
+            LexemeSpec::Regex("[a-bé]{0,3}".into()),
+            LexemeSpec::Not(Box::new(LexemeSpec::Or(vec![
+                LexemeSpec::Literal("a".into()),
+                LexemeSpec::Regex("é+".into()),
+            ]))),
+        ]);
+        let d = compile_spec(&spec, 1000).unwrap();
+        for (s, want) in [("", true), ("b", true), ("aa", true), ("abb", true), ("aé", true)] {
+            assert_eq!(d.matches(s.as_bytes()), want, "{s:?}");
+        }
+        for s in ["a", "ab", "é", "éé", "abab", "c"] {
+            assert!(!d.matches(s.as_bytes()), "{s:?}");
+        }
+        assert!(!d.matches(&[0xC3]));
     }
 
     #[test]
