@@ -6,7 +6,7 @@
 
 use std::sync::{Mutex, OnceLock};
 
-use formwork::generate::{Engine, Finish, GenerateOptions, Prompt, Sampling, Shape};
+use formwork::generate::{Engine, Finish, GenerateOptions, MaskStrategy, Prompt, Sampling, Shape};
 use formwork::tasks::triage;
 use formwork::tokenizer::Message;
 use serde_json::{json, Value};
@@ -185,4 +185,71 @@ fn free_text_classify_and_other_shapes() {
     let total: f32 = c.labels.iter().map(|l| l.1).sum();
     assert!((total - 1.0).abs() < 1e-4, "{c:?}");
     assert_eq!(c.best().0, "billing", "{c:?}");
+}
+
+/// A list the model wants to make long, under budgets that cut it: budget
+/// steering closes every answer along the shortest valid ending, and every
+/// one validates. Without steering the same budgets leave answers cut.
+#[test]
+fn a_tight_budget_closes_arrays_of_objects_validly() {
+    let mut engine = engine();
+    let schema = json!({"type": "object", "properties": {
+        "fruits": {"type": "array", "minItems": 1, "maxItems": 12, "items": {
+            "type": "object",
+            "properties": {"name": {"type": "string", "maxLength": 30}, "price": {"type": "number", "minimum": 0}},
+            "required": ["name", "price"], "additionalProperties": false}}},
+      "required": ["fruits"], "additionalProperties": false});
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let shape = Shape::json_schema(schema.clone());
+    let prompt = Prompt::Chat(vec![
+        Message::system("Answer with JSON only."),
+        Message::user("List ten fruits with their prices in dollars."),
+    ]);
+    let mut steered = 0;
+    let mut cut_without = 0;
+    let mut report = Vec::new();
+    for max_tokens in [24, 40, 60] {
+        for seed in 0..4u64 {
+            let sampling = Sampling { temperature: if seed == 0 { 0.0 } else { 0.8 }, seed, ..Default::default() };
+            let opts = GenerateOptions { sampling, max_tokens, ..Default::default() };
+            let g = engine.generate(&prompt, &shape, &opts).expect("generation runs");
+            report.push(format!("{max_tokens} {seed}: {:?} {} steered: {}", g.finish, g.steered_tokens, g.text));
+            assert!(g.tokens.len() <= max_tokens, "{}", report.join("\n"));
+            let v: Value = serde_json::from_str(&g.text).unwrap_or_else(|e| panic!("{e}:\n{}", report.join("\n")));
+            assert!(g.complete && validator.is_valid(&v), "{}", report.join("\n"));
+            if g.steered_tokens > 0 {
+                steered += 1;
+                assert_eq!(g.finish, Finish::BudgetClosed);
+            }
+            let free = GenerateOptions { budget_steering: false, ..opts };
+            let u = engine.generate(&prompt, &shape, &free).expect("generation runs");
+            cut_without += usize::from(!u.complete);
+            if !u.complete {
+                assert_eq!(u.finish, Finish::Budget);
+                assert!(u.tokens_to_close.is_some_and(|n| n > 0), "{:?}", u.tokens_to_close);
+            }
+        }
+    }
+    println!("{}", report.join("\n"));
+    assert!(steered >= 6, "steered {steered} of 12:\n{}", report.join("\n"));
+    assert!(cut_without >= 6, "only {cut_without} of 12 cut without steering:\n{}", report.join("\n"));
+}
+
+/// Sample-first builds a mask only when the model's token is rejected; with
+/// greedy decoding it gives exactly the mask-first answer.
+#[test]
+fn sample_first_greedy_matches_mask_first_on_the_real_model() {
+    let mut engine = engine();
+    for (prompt, schema) in cases().into_iter().take(4) {
+        let shape = Shape::json_schema(schema);
+        let prompt = Prompt::Chat(vec![Message::system("Answer with JSON only."), Message::user(prompt)]);
+        let mf = engine.generate(&prompt, &shape, &GenerateOptions::default()).unwrap();
+        let opts = GenerateOptions { mask_strategy: MaskStrategy::SampleFirst, ..Default::default() };
+        let sf = engine.generate(&prompt, &shape, &opts).unwrap();
+        assert_eq!(sf.tokens, mf.tokens, "{} vs {}", sf.text, mf.text);
+        assert!(sf.complete);
+        assert!(sf.masks_built < mf.masks_built, "{} vs {} masks", sf.masks_built, mf.masks_built);
+        // confidence without the mask is a lower bound of the masked one
+        assert!(sf.confidence <= mf.confidence * 1.0001, "{} vs {}", sf.confidence, mf.confidence);
+    }
 }

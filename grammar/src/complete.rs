@@ -49,7 +49,9 @@ pub(crate) struct CompletionTable {
     /// Per terminal, per DFA state: bytes to an accepting state (`u32::MAX`
     /// when none is reachable).
     term_dist: Vec<Box<[u32]>>,
-    /// Per nonterminal: fewest bytes it derives.
+    /// Per nonterminal: fewest bytes it derives (the search's result; the
+    /// matcher reads `rest` and `nt_best`, the unit tests read this).
+    #[cfg_attr(not(test), allow(dead_code))]
     nt_min: Vec<u64>,
     /// Per nonterminal: the first dot of a rule achieving `nt_min`.
     nt_best: Vec<u32>,

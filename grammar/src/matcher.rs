@@ -1019,7 +1019,7 @@ impl Matcher {
         self.chart.items_created = 0;
         let mark = self.frames.len();
         let snapshot = Frame { rows: self.chart.num_rows() as u32, lex: self.lex, pending: self.pending };
-        let r = (|| Ok::<bool, Error>(self.consume_bytes_inner(&bytes)? && self.accepting_now()?))();
+        let r = self.accepts_after(&bytes);
         self.restore(mark, snapshot);
         if !self.fail_on_error(r)? {
             return Ok(None);
@@ -1029,6 +1029,12 @@ impl Matcher {
             return Ok(None);
         }
         Ok(Some(Completion { bytes, tokens }))
+    }
+
+    /// Consumes `bytes` (left consumed: the caller restores) and tells
+    /// whether the grammar then accepts.
+    fn accepts_after(&mut self, bytes: &[u8]) -> Result<bool, Error> {
+        Ok(self.consume_bytes_inner(bytes)? && self.accepting_now()?)
     }
 
     /// The cost of the shortest completion and where it starts (`None`

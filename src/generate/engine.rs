@@ -351,6 +351,9 @@ impl Engine {
             fields,
             sampled_tokens: out.sampled,
             forced_tokens: out.forced,
+            steered_tokens: out.steered,
+            masks_built: out.masks,
+            tokens_to_close: out.tokens_to_close,
             prompt_tokens: ids.len(),
             cached_prompt_tokens: reused,
             mask_removed: out.mask_removed,
@@ -379,8 +382,9 @@ impl Engine {
     {
         let g = self.generate(prompt, &Shape::of_type::<T>(), options)?;
         if !g.complete {
+            let short = g.tokens_to_close.map_or(String::new(), |n| format!(", {n} more tokens would have closed it"));
             return Err(ErrorKind::Generate {
-                problem: format!("the answer is incomplete ({:?}): {}", g.finish, g.text),
+                problem: format!("the answer is incomplete ({:?}{short}): {}", g.finish, g.text),
             }
             .into());
         }

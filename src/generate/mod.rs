@@ -86,11 +86,82 @@ pub struct GenerateOptions {
     pub stop: Vec<String>,
     /// Feed tokens the grammar forces in one batched step (default true).
     pub fast_forward: bool,
+    /// Close the answer within `max_tokens` (default true): when the
+    /// budget runs low, steer to the shortest valid completion so the output
+    /// still parses and validates (see [`Finish::BudgetClosed`]). Shapes
+    /// only; free text is cut at the budget as before.
+    ///
+    /// How: after every step the grammar reports the fewest bytes a valid
+    /// ending needs from there (a lower bound; tokens are at least a byte,
+    /// so it bounds the tokens too). While that fits the remaining budget
+    /// nothing changes. When the model's token would leave too little room,
+    /// that token (and what was fast-forwarded after it) is taken back and
+    /// the first token of the shortest completion is placed instead: the
+    /// shortest completion's bytes, built from the grammar and checked by
+    /// the matcher, tokenized greedily. The model keeps choosing whenever
+    /// its token still fits, so a tight budget shortens the answer (a
+    /// string closed early, no further array item) rather than cutting it.
+    pub budget_steering: bool,
+    /// When the grammar mask is built (default [`MaskStrategy::MaskFirst`]).
+    pub mask_strategy: MaskStrategy,
 }
 
 impl Default for GenerateOptions {
     fn default() -> Self {
-        GenerateOptions { sampling: Sampling::default(), max_tokens: 256, stop: Vec::new(), fast_forward: true }
+        GenerateOptions {
+            sampling: Sampling::default(),
+            max_tokens: 256,
+            stop: Vec::new(),
+            fast_forward: true,
+            budget_steering: true,
+            mask_strategy: MaskStrategy::MaskFirst,
+        }
+    }
+}
+
+/// When the set of allowed tokens (the mask) is computed.
+///
+/// Both strategies draw from exactly the same distribution: the model's,
+/// restricted to the tokens the grammar allows. Sample-first draws from the
+/// whole distribution and keeps the token if the grammar allows it (a
+/// single-token check); otherwise it builds the mask and draws again among
+/// the allowed tokens. A token `a` of the allowed set `A` then comes out
+/// with probability `p(a) + (1 - P(A)) p(a) / P(A) = p(a) / P(A)`, the
+/// masked probability; greedy picks the overall argmax if allowed, which is
+/// then the allowed argmax. Top-k and top-p must truncate the *allowed*
+/// tokens, so with either of them sample-first falls back to mask-first.
+///
+/// What sample-first gives up: on a step where the sampled token was
+/// allowed the mask is never built, so the probability mass the grammar
+/// removed is unknown. Such a step records `NaN` in
+/// [`Generation::mask_removed`], and its confidence uses the token's
+/// probability over the whole vocabulary — a lower bound of the constrained
+/// probability mask-first reports (the two agree when the model put all its
+/// mass on allowed tokens).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MaskStrategy {
+    /// Build the mask every step, then sample among the allowed tokens
+    /// (exact confidences; on native the mask is built on a second thread
+    /// while the forward pass runs, so it is usually free).
+    #[default]
+    MaskFirst,
+    /// Sample first, build the mask only when the grammar rejects the
+    /// sampled token. Saves the mask's time where it cannot overlap the
+    /// forward pass (a single thread, as on wasm32).
+    SampleFirst,
+    /// Sample-first where there is no second thread to hide the mask
+    /// behind (wasm32), mask-first elsewhere.
+    Auto,
+}
+
+impl MaskStrategy {
+    /// The strategy `Auto` stands for on this target.
+    pub fn resolve(self) -> MaskStrategy {
+        match self {
+            MaskStrategy::Auto if cfg!(target_arch = "wasm32") => MaskStrategy::SampleFirst,
+            MaskStrategy::Auto => MaskStrategy::MaskFirst,
+            s => s,
+        }
     }
 }
 
@@ -104,8 +175,17 @@ pub enum Finish {
     Grammar,
     /// A stop string was generated.
     Stop,
-    /// `max_tokens` were generated.
+    /// `max_tokens` were generated without closing the answer (or free
+    /// text reached the budget). With a shape this happens only when even
+    /// the shortest valid completion did not fit (or steering was off):
+    /// [`Generation::tokens_to_close`] tells how many more tokens closing
+    /// it needed.
     Budget,
+    /// The budget ran low and [budget steering](GenerateOptions::budget_steering)
+    /// placed some tokens (see [`Generation::steered_tokens`]) to close
+    /// the answer within `max_tokens`: it is complete and valid, but shorter
+    /// than the model wanted.
+    BudgetClosed,
     /// The model's context is full.
     Context,
     /// The progress callback asked to stop.
@@ -137,13 +217,28 @@ pub struct Generation {
     pub sampled_tokens: usize,
     /// Tokens the grammar forced, fed without sampling.
     pub forced_tokens: usize,
+    /// Tokens placed by budget steering instead of the model's choice
+    /// (see [`GenerateOptions::budget_steering`]); `sampled_tokens +
+    /// forced_tokens + steered_tokens` is the output plus a final EOS.
+    pub steered_tokens: usize,
+    /// Grammar masks computed: one per sampling step with
+    /// [`MaskStrategy::MaskFirst`], only for rejected samples with
+    /// [`MaskStrategy::SampleFirst`].
+    pub masks_built: usize,
+    /// When the budget ran out before the shape was complete: the tokens
+    /// the shortest valid completion from where the output stopped would
+    /// have needed (so `max_tokens` must grow by at least about this much).
+    /// `None` otherwise, or when no completion could be built.
+    pub tokens_to_close: Option<usize>,
     /// Prompt tokens, and how many of them came from the prefix cache.
     pub prompt_tokens: usize,
     /// Prompt tokens reused from the prefix cache.
     pub cached_prompt_tokens: usize,
-    /// For each sampled token, the probability mass the grammar removed
-    /// (`0` = the model agreed with the shape; near `1` = the model wanted
-    /// something the shape forbids: the prompt fights the schema).
+    /// For each sampling step (a sampled or steered token), the
+    /// probability mass the grammar removed (`0` = the model agreed with the
+    /// shape; near `1` = the model wanted something the shape forbids: the
+    /// prompt fights the schema). `NaN` for a step where
+    /// [`MaskStrategy::SampleFirst`] never built the mask.
     pub mask_removed: Vec<f32>,
     /// Timings.
     pub timings: Timings,

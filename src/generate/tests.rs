@@ -177,22 +177,6 @@ fn seeded_sampling_is_reproducible_and_seeds_differ() {
 }
 
 #[test]
-fn budget_stops_with_an_incomplete_answer() {
-    let model = Toy::wanting("aaaaaaaaaaaaaaaaaaaa");
-    let g = CompiledGrammar::new(
-        &formwork_grammar::regex("a+b").unwrap(),
-        Arc::new(Vocabulary::bytes()),
-        Limits::default(),
-    )
-    .unwrap();
-    let opts = GenerateOptions { max_tokens: 5, ..Default::default() };
-    let out = run(&model, Some(&g), &opts);
-    assert_eq!(out.finish, Finish::Budget);
-    assert_eq!(out.bytes, b"aaaaa");
-    assert!(!out.accepted);
-}
-
-#[test]
 fn free_text_stops_at_eos_or_a_stop_string() {
     let model = Toy::wanting("hello world. more");
     let out = run(&model, None, &GenerateOptions::default());
@@ -258,4 +242,223 @@ fn the_cache_holds_exactly_what_was_fed() {
     expect.extend_from_slice(&out.tokens);
     assert!(expect.starts_with(&cache), "{cache:?} vs {expect:?}");
     assert!(expect.len() - cache.len() <= 1);
+}
+
+fn regex_grammar(re: &str) -> CompiledGrammar {
+    CompiledGrammar::new(&formwork_grammar::regex(re).unwrap(), Arc::new(Vocabulary::bytes()), Limits::default())
+        .unwrap()
+}
+
+#[test]
+fn budget_steering_closes_the_answer_within_max_tokens() {
+    let model = Toy::wanting("aaaaaaaaaaaaaaaaaaaa");
+    let g = regex_grammar("a+b");
+    let out = run(&model, Some(&g), &GenerateOptions { max_tokens: 5, ..Default::default() });
+    // The model keeps writing `a` while `b` still fits, then `b` is placed.
+    assert_eq!(out.bytes, b"aaaab");
+    assert_eq!(out.finish, Finish::BudgetClosed);
+    assert!(out.accepted);
+    // The first `a` is forced (the grammar's start joins the prompt), three
+    // are sampled, the `b` is steered.
+    assert_eq!((out.forced, out.sampled, out.steered), (1, 3, 1));
+    assert_eq!(out.tokens_to_close, None);
+    // The steered token's (tiny) model probability counts in confidence.
+    assert!(out.logprob < -10.0, "{}", out.logprob);
+}
+
+#[test]
+fn without_steering_the_budget_cuts_the_answer() {
+    let model = Toy::wanting("aaaaaaaaaaaaaaaaaaaa");
+    let g = regex_grammar("a+b");
+    let opts = GenerateOptions { max_tokens: 5, budget_steering: false, ..Default::default() };
+    let out = run(&model, Some(&g), &opts);
+    assert_eq!(out.finish, Finish::Budget);
+    assert_eq!(out.bytes, b"aaaaa");
+    assert!(!out.accepted);
+    assert_eq!(out.steered, 0);
+    assert_eq!(out.tokens_to_close, Some(1));
+}
+
+#[test]
+fn a_budget_below_the_shortest_answer_is_reported_incomplete() {
+    // The shortest answer is `aaaaaaab`: 8 tokens; 5 cannot hold it.
+    let model = Toy::wanting("aaaaaaaaaaaaaaaaaaaa");
+    let g = regex_grammar("a{7,}b");
+    let out = run(&model, Some(&g), &GenerateOptions { max_tokens: 5, ..Default::default() });
+    assert_eq!(out.finish, Finish::Budget);
+    assert!(!out.accepted);
+    assert_eq!(out.steered, 0);
+    assert_eq!(out.bytes, b"aaaaa");
+    // From `aaaaa`, closing needs `aab`.
+    assert_eq!(out.tokens_to_close, Some(3));
+    // One more than the shortest answer is enough.
+    let out = run(&model, Some(&g), &GenerateOptions { max_tokens: 8, ..Default::default() });
+    assert_eq!((out.finish, out.bytes.as_slice()), (Finish::BudgetClosed, b"aaaaaaab".as_slice()));
+}
+
+/// A schema whose answer the toy model wants far longer than the budget:
+/// every output, at every budget that can hold the shortest answer, closes
+/// and validates.
+#[test]
+fn a_tight_budget_still_gives_valid_json_for_nested_arrays_of_objects() {
+    let schema = serde_json::json!({
+        "type": "object",
+        "properties": {
+            "title": {"type": "string", "minLength": 2, "maxLength": 40},
+            "items": {"type": "array", "minItems": 1, "items": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "qty": {"type": "integer", "minimum": 1}},
+                "required": ["name", "qty"],
+                "additionalProperties": false
+            }}
+        },
+        "required": ["title", "items"],
+        "additionalProperties": false
+    });
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let g = schema_grammar(schema);
+    // 85 bytes the model wants, plus junk after it
+    let wanted =
+        r#"{"title":"a very long shopping list","items":[{"name":"apples","qty":3},{"name":"pears","qty":12}]}xx"#;
+    // `{"title":"aa","items":[{"name":"","qty":1}]}`
+    let shortest = g.matcher().unwrap().min_completion_bytes().unwrap() as usize;
+    assert_eq!(shortest, r#"{"title":"aa","items":[{"name":"","qty":1}]}"#.len());
+    let mut steered = 0;
+    for max_tokens in shortest..wanted.len() + 2 {
+        let model = Toy::wanting(wanted);
+        let out = run(&model, Some(&g), &GenerateOptions { max_tokens, ..Default::default() });
+        let text = String::from_utf8(out.bytes.clone()).unwrap();
+        assert!(out.tokens.len() <= max_tokens, "{max_tokens}: {text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{max_tokens}: {text}: {e}"));
+        assert!(validator.is_valid(&v), "{max_tokens}: {text}");
+        assert!(out.accepted, "{max_tokens}: {text}");
+        if out.steered > 0 {
+            steered += 1;
+            assert_eq!(out.finish, Finish::BudgetClosed, "{max_tokens}: {text}");
+        }
+    }
+    // The wanted answer is valid: every budget below its length had to
+    // steer, and none at or above it.
+    assert_eq!(steered, wanted.len() - 2 - shortest);
+    // One token short of the shortest answer: incomplete, and it says by how much.
+    let out = run(&Toy::wanting(wanted), Some(&g), &GenerateOptions { max_tokens: shortest - 1, ..Default::default() });
+    assert_eq!(out.finish, Finish::Budget);
+    assert!(!out.accepted);
+    assert!(out.tokens_to_close.is_some_and(|n| n >= 1), "{:?}", out.tokens_to_close);
+}
+
+#[test]
+fn sample_first_greedy_is_identical_to_mask_first() {
+    let g = schema_grammar(ticket_schema());
+    let script = r#"{"category":"refund","urgency":9,"x":1}"#;
+    let mask_first = run(&Toy::wanting(script), Some(&g), &GenerateOptions::default());
+    let opts = GenerateOptions { mask_strategy: MaskStrategy::SampleFirst, ..Default::default() };
+    let sample_first = run(&Toy::wanting(script), Some(&g), &opts);
+    assert_eq!(sample_first.tokens, mask_first.tokens);
+    assert_eq!(sample_first.finish, mask_first.finish);
+    assert!(sample_first.accepted);
+    // Masks only where the model's choice was rejected.
+    assert!(sample_first.masks < mask_first.masks, "{} vs {}", sample_first.masks, mask_first.masks);
+    let rejected = sample_first.mask_removed.iter().filter(|r| !r.is_nan()).count();
+    assert_eq!(rejected, sample_first.masks);
+    assert!(rejected >= 1);
+    // A model that agrees with the grammar never needs a mask.
+    let agree = run(&Toy::wanting(r#"{"category":"billing","urgency":2}"#), Some(&g), &opts);
+    assert_eq!(agree.masks, 0);
+    assert!(agree.mask_removed.iter().all(|r| r.is_nan()));
+    assert_eq!(agree.bytes, br#"{"category":"billing","urgency":2}"#);
+}
+
+/// Fixed logits for the first byte: `x` (forbidden) is the most likely.
+struct Fixed;
+
+impl LanguageModel for Fixed {
+    type Cache = Vec<u32>;
+    fn vocab_size(&self) -> usize {
+        257
+    }
+    fn context_len(&self) -> usize {
+        64
+    }
+    fn new_cache(&self) -> Vec<u32> {
+        Vec::new()
+    }
+    fn cache_len(&self, c: &Vec<u32>) -> usize {
+        c.len()
+    }
+    fn truncate_cache(&self, c: &mut Vec<u32>, len: usize) {
+        c.truncate(len);
+    }
+    fn forward(&self, tokens: &[u32], cache: &mut Vec<u32>, logits: &mut [f32]) -> Result<(), crate::Error> {
+        cache.extend_from_slice(tokens);
+        logits.fill(-30.0);
+        for (b, l) in [(b'a', 2.0), (b'b', 1.0), (b'c', 0.0), (b'x', 2.5)] {
+            logits[b as usize] = l;
+        }
+        Ok(())
+    }
+}
+
+/// Counts of `a`, `b`, `c` over many seeds under `[abc]`.
+fn first_byte_counts(strategy: MaskStrategy, seeds: u64) -> [f64; 3] {
+    let g = regex_grammar("[abc]");
+    let mut counts = [0f64; 3];
+    for seed in 0..seeds {
+        let opts = GenerateOptions {
+            sampling: Sampling { temperature: 1.0, seed, ..Default::default() },
+            mask_strategy: strategy,
+            ..Default::default()
+        };
+        let vocab = Vocabulary::bytes();
+        let mut cache = Fixed.new_cache();
+        let mut m = g.matcher().unwrap();
+        let out = decode(&Fixed, &mut cache, &[u32::from(b'>')], Some(&mut m), &vocab, &opts, &mut |_| {
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        assert!(out.accepted);
+        assert_eq!(out.bytes.len(), 1);
+        counts[usize::from(out.bytes[0] - b'a')] += 1.0;
+    }
+    counts
+}
+
+#[test]
+fn sample_first_draws_from_the_masked_distribution() {
+    let seeds = 3000;
+    // p(a) : p(b) : p(c) = e² : e : 1 among the allowed tokens
+    let w = [2f64.exp(), 1f64.exp(), 1.0];
+    let total: f64 = w.iter().sum();
+    let chi2 = |counts: [f64; 3]| -> f64 {
+        (0..3)
+            .map(|i| {
+                let e = w[i] / total * seeds as f64;
+                (counts[i] - e).powi(2) / e
+            })
+            .sum()
+    };
+    let sf = first_byte_counts(MaskStrategy::SampleFirst, seeds);
+    let mf = first_byte_counts(MaskStrategy::MaskFirst, seeds);
+    // Two degrees of freedom: 13.8 is the 0.1% tail. Seeds are fixed, so
+    // the test is deterministic; a wrong distribution (e.g. keeping the
+    // first draw's rejection bias) lands far out in the tail.
+    assert!(chi2(sf) < 13.8, "sample-first {sf:?}: chi² {}", chi2(sf));
+    assert!(chi2(mf) < 13.8, "mask-first {mf:?}: chi² {}", chi2(mf));
+    // Top-k needs the allowed set: sample-first falls back to mask-first
+    // and builds a mask every step.
+    let g = regex_grammar("[abc]");
+    let opts = GenerateOptions {
+        sampling: Sampling { temperature: 1.0, top_k: 2, seed: 1, ..Default::default() },
+        mask_strategy: MaskStrategy::SampleFirst,
+        ..Default::default()
+    };
+    let vocab = Vocabulary::bytes();
+    let mut m = g.matcher().unwrap();
+    let out = decode(&Fixed, &mut Vec::new(), &[u32::from(b'>')], Some(&mut m), &vocab, &opts, &mut |_| {
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    assert_eq!(out.masks, out.mask_removed.len());
+    assert!(out.mask_removed.iter().all(|r| !r.is_nan()));
+    assert!(out.bytes == b"a" || out.bytes == b"b", "{:?}", out.bytes);
 }

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::ops::ControlFlow;
 use std::path::Path;
 
-use formwork::generate::{Engine, GenerateOptions, Generation, Prompt, Shape};
+use formwork::generate::{Engine, GenerateOptions, Generation, MaskStrategy, Prompt, Shape};
 use formwork::grammar::json_schema::{JsonSchemaOptions, Mode, PropertyOrder, Whitespace};
 use formwork::tokenizer::{Message, Tokenizer};
 use serde_json::json;
@@ -43,7 +43,11 @@ SAMPLING:
     --top-k K            keep the K most likely tokens (0 = all)
     --top-p P            keep the most likely tokens whose probability reaches P (1 = all)
     --seed N             random seed (default 0): same seed, same answer
-    --max-tokens N       most tokens to generate (default 256)
+    --max-tokens N       most tokens to generate (default 256); a shape is closed
+                         along its shortest valid ending when the budget runs low
+    --mask-strategy S    mask-first (default): exact confidences; sample-first: build
+                         the grammar mask only when the sampled token is rejected
+                         (same distribution, no mask-removed figures); auto
     --stop S             stop before S (repeatable; for free text)
 
 OUTPUT:
@@ -116,6 +120,16 @@ fn parse(args: &[String], help: &str) -> Result<Option<Args>, String> {
             "--top-p" => a.options.sampling.top_p = number(f, &mut it)?,
             "--seed" => a.options.sampling.seed = number(f, &mut it)?,
             "--max-tokens" => a.options.max_tokens = number(f, &mut it)?,
+            "--mask-strategy" => {
+                a.options.mask_strategy = match value(f, &mut it)?.as_str() {
+                    "mask-first" => MaskStrategy::MaskFirst,
+                    "sample-first" => MaskStrategy::SampleFirst,
+                    "auto" => MaskStrategy::Auto,
+                    other => {
+                        return Err(format!("--mask-strategy: `{other}` is not one of mask-first, sample-first, auto"))
+                    }
+                }
+            }
             "--stop" => a.options.stop.push(value(f, &mut it)?),
             "--stream" => a.stream = true,
             "--json" => a.json = true,
@@ -213,19 +227,21 @@ pub fn run(args: &[String]) -> Result<(), String> {
         summary(&engine, &g);
     }
     if !g.complete {
-        return Err(format!("the answer is incomplete ({:?}): raise --max-tokens", g.finish));
+        let short = g.tokens_to_close.map_or(String::new(), |n| format!(" by at least {n}"));
+        return Err(format!("the answer is incomplete ({:?}): raise --max-tokens{short}", g.finish));
     }
     Ok(())
 }
 
 fn summary(engine: &Engine, g: &Generation) {
     eprintln!(
-        "-- {:?}, confidence {:.3}; {} tokens ({} sampled, {} forced); prompt {} tokens ({} cached)",
+        "-- {:?}, confidence {:.3}; {} tokens ({} sampled, {} forced, {} steered); prompt {} tokens ({} cached)",
         g.finish,
         g.confidence,
         g.tokens.len(),
         g.sampled_tokens,
         g.forced_tokens,
+        g.steered_tokens,
         g.prompt_tokens,
         g.cached_prompt_tokens
     );
@@ -256,6 +272,8 @@ fn report(engine: &Engine, g: &Generation) -> serde_json::Value {
         "tokens": g.tokens.len(),
         "sampled_tokens": g.sampled_tokens,
         "forced_tokens": g.forced_tokens,
+        "steered_tokens": g.steered_tokens,
+        "tokens_to_close": g.tokens_to_close,
         "prompt_tokens": g.prompt_tokens,
         "cached_prompt_tokens": g.cached_prompt_tokens,
         "mask_removed": g.mask_removed,
