@@ -78,11 +78,7 @@ impl Quantize {
 
     /// Quantizes one row (a multiple of 32 values) into `out`.
     fn row(self, x: &[f32], out: &mut [u8]) {
-        fn go<B: Default + Clone + crate::kernels::quant::Block>(
-            x: &[f32],
-            out: &mut [u8],
-            q: fn(&[f32], &mut [B]),
-        ) {
+        fn go<B: Default + Clone + crate::kernels::quant::Block>(x: &[f32], out: &mut [u8], q: fn(&[f32], &mut [B])) {
             let mut blocks = vec![B::default(); x.len() / QK];
             q(x, &mut blocks);
             out.copy_from_slice(blocks_as_bytes(&blocks));
@@ -293,7 +289,11 @@ impl Checkpoint {
                         return Err(err(
                             &file,
                             field,
-                            format!("rows of {} values are not whole blocks of {QK} for {}", shape[1], quant.ggml_type()),
+                            format!(
+                                "rows of {} values are not whole blocks of {QK} for {}",
+                                shape[1],
+                                quant.ggml_type()
+                            ),
                         ));
                     }
                     quant.ggml_type()
@@ -326,12 +326,20 @@ impl Checkpoint {
             let g = |s: &str| format!("blk.{i}.{s}");
             let (pq, pk) = if arch == "llama" { (Some(c.n_head), Some(c.n_head_kv)) } else { (None, None) };
             add(&mut w, &hf("input_layernorm.weight"), &g("attn_norm.weight"), &[d], Kind::Vector)?;
-            add(&mut w, &hf("self_attn.q_proj.weight"), &g("attn_q.weight"), &[q, d], Kind::Matrix {
-                permute_heads: pq,
-            })?;
-            add(&mut w, &hf("self_attn.k_proj.weight"), &g("attn_k.weight"), &[kv, d], Kind::Matrix {
-                permute_heads: pk,
-            })?;
+            add(
+                &mut w,
+                &hf("self_attn.q_proj.weight"),
+                &g("attn_q.weight"),
+                &[q, d],
+                Kind::Matrix { permute_heads: pq },
+            )?;
+            add(
+                &mut w,
+                &hf("self_attn.k_proj.weight"),
+                &g("attn_k.weight"),
+                &[kv, d],
+                Kind::Matrix { permute_heads: pk },
+            )?;
             add(&mut w, &hf("self_attn.v_proj.weight"), &g("attn_v.weight"), &[kv, d], plain)?;
             if arch == "qwen2" {
                 add(&mut w, &hf("self_attn.q_proj.bias"), &g("attn_q.bias"), &[q], Kind::Vector)?;
@@ -413,7 +421,11 @@ fn shard_names(index: &[u8]) -> Result<Vec<String>, Error> {
         };
         let plain = !f.contains(['/', '\\']) && f != ".." && f.ends_with(".safetensors");
         if !plain {
-            return Err(err(INDEX, field(), format!("`{}` is not a .safetensors file name in the directory", shown(f))));
+            return Err(err(
+                INDEX,
+                field(),
+                format!("`{}` is not a .safetensors file name in the directory", shown(f)),
+            ));
         }
         if !names.contains(f) {
             names.push(f.clone());
@@ -649,7 +661,9 @@ impl HfConfig {
                         (None, None) => Err(bad(&format!("rope_scaling.{k}"), "missing".to_owned())),
                         (Some(v), _) => match v.as_f64() {
                             Some(x) if x.is_finite() && x > 0.0 => Ok(x as f32),
-                            _ => Err(bad(&format!("rope_scaling.{k}"), format!("expected a positive number, found {v}"))),
+                            _ => {
+                                Err(bad(&format!("rope_scaling.{k}"), format!("expected a positive number, found {v}")))
+                            }
                         },
                     }
                 };
@@ -709,7 +723,8 @@ fn llama3_rope_factors(theta: f32, head_dim: u32, factor: f32, low: f32, high: f
         .map(|i| {
             let freq = 1.0 / f64::from(theta).powf(f64::from(2 * i) / f64::from(head_dim));
             let wavelen = 2.0 * std::f64::consts::PI / freq;
-            let (factor, low, high, original) = (f64::from(factor), f64::from(low), f64::from(high), f64::from(original));
+            let (factor, low, high, original) =
+                (f64::from(factor), f64::from(low), f64::from(high), f64::from(original));
             let f = if wavelen < original / high {
                 1.0
             } else if wavelen > original / low {
@@ -741,8 +756,12 @@ mod tests {
     fn shard_names_must_stay_in_the_directory() {
         let ok = br#"{"weight_map":{"a":"x-1.safetensors","b":"x-2.safetensors","c":"x-1.safetensors"}}"#;
         assert_eq!(shard_names(ok).unwrap(), ["x-1.safetensors", "x-2.safetensors"]);
-        for bad in [r#"{"weight_map":{"a":"../x.safetensors"}}"#, r#"{"weight_map":{"a":"x.bin"}}"#, r#"{"weight_map":{}}"#, "{}"]
-        {
+        for bad in [
+            r#"{"weight_map":{"a":"../x.safetensors"}}"#,
+            r#"{"weight_map":{"a":"x.bin"}}"#,
+            r#"{"weight_map":{}}"#,
+            "{}",
+        ] {
             assert!(shard_names(bad.as_bytes()).unwrap_err().to_string().contains("weight_map"), "{bad}");
         }
     }

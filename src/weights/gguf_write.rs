@@ -295,8 +295,7 @@ impl GgufWriter {
         let mut out = self.header();
         let start = out.len();
         let too_large = || -> Error {
-            ErrorKind::ModelOption { option: "GGUF output", problem: "larger than the address space".to_owned() }
-                .into()
+            ErrorKind::ModelOption { option: "GGUF output", problem: "larger than the address space".to_owned() }.into()
         };
         let total = usize::try_from(self.data_len).ok().and_then(|d| d.checked_add(start)).ok_or_else(too_large)?;
         out.resize(total, 0);

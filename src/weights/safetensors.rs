@@ -225,8 +225,7 @@ impl Safetensors {
         let data_start = 8 + header_len as usize;
         let text = std::str::from_utf8(&bytes[8..data_start])
             .map_err(|e| err(file, "header", format!("not UTF-8: {e} (from byte 8)")))?;
-        let json: Json =
-            serde_json::from_str(text).map_err(|e| err(file, "header", format!("not valid JSON: {e}")))?;
+        let json: Json = serde_json::from_str(text).map_err(|e| err(file, "header", format!("not valid JSON: {e}")))?;
         let Json::Object(entries) = json else {
             return Err(err(file, "header", "not a JSON object"));
         };
@@ -374,14 +373,18 @@ fn tensor_info(file: &str, name: &str, entry: &Json, data_start: usize) -> Resul
     let shape = dims
         .iter()
         .enumerate()
-        .map(|(i, d)| d.as_u64().ok_or_else(|| err(file, field(&format!("`shape`[{i}]")), "not a non-negative integer")))
+        .map(|(i, d)| {
+            d.as_u64().ok_or_else(|| err(file, field(&format!("`shape`[{i}]")), "not a non-negative integer"))
+        })
         .collect::<Result<Vec<u64>, Error>>()?;
     let offsets = match get("data_offsets")? {
         Json::Array(o) if o.len() == 2 => o,
         _ => return Err(err(file, field("`data_offsets`"), "expected an array of two integers [begin, end]")),
     };
     let offset = |i: usize| {
-        offsets[i].as_u64().ok_or_else(|| err(file, field(&format!("`data_offsets`[{i}]")), "not a non-negative integer"))
+        offsets[i]
+            .as_u64()
+            .ok_or_else(|| err(file, field(&format!("`data_offsets`[{i}]")), "not a non-negative integer"))
     };
     let (begin, end) = (offset(0)?, offset(1)?);
     if begin > end {
@@ -425,7 +428,11 @@ fn check_tiling(file: &str, tensors: &mut [TensorInfo], data_start: usize, data_
             return Err(err(
                 file,
                 field,
-                format!("{span} leaves bytes {}..{} of the data section unused (holes are not allowed)", rel(at), rel(t.range.start)),
+                format!(
+                    "{span} leaves bytes {}..{} of the data section unused (holes are not allowed)",
+                    rel(at),
+                    rel(t.range.start)
+                ),
             ));
         }
         if rel(t.range.end) > data_len {
@@ -592,8 +599,14 @@ mod tests {
         let mut bad_utf8 = file("{\"\"}", b"");
         bad_utf8[9] = 0xff;
         fails(&bad_utf8, &["not UTF-8"]);
-        fails(&file(&t(r#"{"dtype":"Q4","shape":[1],"data_offsets":[0,1]}"#), &[0]), &["`t` `dtype`", "unknown dtype `Q4`"]);
-        fails(&file(&t(r#"{"dtype":5,"shape":[1],"data_offsets":[0,1]}"#), &[0]), &["expected a string, found a number"]);
+        fails(
+            &file(&t(r#"{"dtype":"Q4","shape":[1],"data_offsets":[0,1]}"#), &[0]),
+            &["`t` `dtype`", "unknown dtype `Q4`"],
+        );
+        fails(
+            &file(&t(r#"{"dtype":5,"shape":[1],"data_offsets":[0,1]}"#), &[0]),
+            &["expected a string, found a number"],
+        );
         fails(&file(&t(r#"{"dtype":"U8","shape":[-1],"data_offsets":[0,1]}"#), &[0]), &["`shape`[0]"]);
         fails(&file(&t(r#"{"dtype":"U8","data_offsets":[0,1]}"#), &[0]), &["`t` `shape`", "missing"]);
         fails(&file(&t(r#"{"dtype":"U8","shape":[1],"data_offsets":[0]}"#), &[0]), &["`data_offsets`", "two integers"]);

