@@ -105,24 +105,27 @@ fn bench_gemv(c: &mut Criterion) {
 fn bench_gemm(c: &mut Criterion) {
     let pool2 = ThreadPool::new(2);
     let mut g = Gen(43);
-    // A 64-token prefill through SmolLM2's MLP up-projection.
-    let (ty, rows, cols, tokens) = (QuantType::Q4_1, 1536, 576, 64);
+    // Prefills through SmolLM2's MLP up-projection: 8 tokens (a few forced
+    // tokens plus the sampled one), 32 (a short uncached prompt), 64.
+    let (ty, rows, cols) = (QuantType::Q4_1, 1536, 576);
     let bytes = weights(ty, rows, cols, &mut g);
     let w = QuantMatrix::from_bytes(ty, rows, cols, &bytes).unwrap();
-    let x: Vec<f32> = (0..cols * tokens).map(|_| g.sym(2.0)).collect();
-    let xq = QuantizedVector::quantize(ty.activation(), &x);
-    let mut out = vec![0.0f32; rows * tokens];
-    let mut group = c.benchmark_group(format!("gemm/{}_{rows}x{cols}_{tokens}tok", ty.name()));
-    group.throughput(Throughput::Elements(tokens as u64));
-    for k in available() {
-        group.bench_function(BenchmarkId::new(k.name(), "1t"), |b| {
-            b.iter(|| gemm_with(k, black_box(&w), black_box(&xq), &mut out))
-        });
-        group.bench_function(BenchmarkId::new(k.name(), "2t"), |b| {
-            b.iter(|| gemm_parallel_with(&pool2, k, black_box(&w), black_box(&xq), &mut out))
-        });
+    for tokens in [8, 32, 64] {
+        let x: Vec<f32> = (0..cols * tokens).map(|_| g.sym(2.0)).collect();
+        let xq = QuantizedVector::quantize(ty.activation(), &x);
+        let mut out = vec![0.0f32; rows * tokens];
+        let mut group = c.benchmark_group(format!("gemm/{}_{rows}x{cols}_{tokens}tok", ty.name()));
+        group.throughput(Throughput::Elements(tokens as u64));
+        for k in available() {
+            group.bench_function(BenchmarkId::new(k.name(), "1t"), |b| {
+                b.iter(|| gemm_with(k, black_box(&w), black_box(&xq), &mut out))
+            });
+            group.bench_function(BenchmarkId::new(k.name(), "2t"), |b| {
+                b.iter(|| gemm_parallel_with(&pool2, k, black_box(&w), black_box(&xq), &mut out))
+            });
+        }
+        group.finish();
     }
-    group.finish();
 }
 
 fn bench_quantize(c: &mut Criterion) {

@@ -237,213 +237,358 @@ gemv_by_rows!(gemv_q6k, BlockQ6K, BlockQ8K, dot::dot_q6k_q8k);
 // Batched products (prefill): many activation vectors against one matrix.
 // ---------------------------------------------------------------------------
 //
-// A tile of 2 rows x 4 vectors: each weight block is unpacked once and used
-// against four activation blocks, and the two rows' weights stay in L1 while
-// the loop runs over every vector, so the matrix is read from memory once per
-// batch instead of once per token. Each (row, vector) pair keeps the
-// arithmetic of the GEMV kernels above — the same integer lanes, the same
-// `d_w * d_x` product, one FMA per block in block order, the same final
-// reduction — so a batched product equals the per-token GEMV bit for bit
-// (prefill and decode see identical numbers).
+// A tile of 2 rows x 4 vectors: each weight block is used against four
+// activation blocks, and the two rows' weights stay in L1 while the loop
+// runs over every vector, so the matrix is read from memory once per batch
+// instead of once per token. Each (row, vector) pair keeps the arithmetic of
+// the GEMV kernels above — the same integer lanes, the same `d_w * d_x`
+// product, one FMA per block in block order, the same final reduction — so
+// a batched product equals the per-token GEMV bit for bit (prefill and
+// decode see identical numbers).
+//
+// Work that does not depend on the vector is done once per row group, not
+// once per tile: the weight blocks are unpacked to bytes (and, for signed
+// formats, their absolute values taken: the sign trick's per-weight half),
+// the scales converted from f16 and stored as 8 copies (a plain load for the
+// `d_w * d_x` product). The activation scales are converted once per call.
+// What is left per (row, vector, block) is `vpmaddubsw`, `vpmaddwd`, the
+// scale product, the conversion and the FMA.
+//
+// Q4_1's offsets `Σ_b m_w s_x` are summed per row group for eight vectors at
+// once: the activations' `s` are stored transposed (eight vectors side by
+// side per block), so one multiply and one add per row and block do eight
+// pairs' scalar steps — lane by lane the multiply and add, from zero, in
+// block order, that the GEMV kernel's odd lanes do.
+//
+// No closures here (`map`, `extend`, `array::from_fn`): a closure that the
+// compiler does not inline is compiled without AVX2 and its intrinsics
+// become calls (it happened to `Vec::extend(iter.map(..))`, at 2x the time
+// of the whole product).
 
 /// Rows per tile.
 const TR: usize = 2;
 /// Vectors per tile.
 const TV: usize = 4;
 
-/// One tile of a batched product for formats whose value is `d * q`:
-/// `$bytes(block)` gives the weight block as signed bytes.
-macro_rules! gemm_d_only {
-    ($tile:ident, $gemm:ident, $w:ty, $a:ty, |$bx:ident| $bytes:expr) => {
-        /// `res[r][t] = row r · x_t` for `N <= 2` rows and `V <= 4` vectors.
-        ///
-        /// # Safety
-        ///
-        /// AVX2, FMA and F16C; `w.len() >= N * nb`, `x.len() >= V * nb`,
-        /// `dy.len() >= V * nb` (checked).
-        #[inline(always)]
-        #[allow(clippy::needless_range_loop)] // (row, vector) indices address the tile
-        unsafe fn $tile<const N: usize, const V: usize>(w: &[$w], x: &[$a], dy: &[f32], nb: usize) -> [[f32; V]; N] {
-            assert!(w.len() >= N * nb && x.len() >= V * nb && dy.len() >= V * nb);
-            let mut acc = [[_mm256_setzero_ps(); V]; N];
-            for b in 0..nb {
-                let mut q = [_mm256_setzero_si256(); N];
-                let mut heads = [0u32; 4];
-                for r in 0..N {
-                    // SAFETY: r < N, b < nb.
-                    let $bx = &*w.as_ptr().add(r * nb + b);
-                    q[r] = $bytes;
-                    heads[r] = header_d($bx);
-                }
-                let d = halves_x4(heads);
-                for t in 0..V {
-                    // SAFETY: t < V, b < nb.
-                    let y = load32(&(*x.as_ptr().add(t * nb + b)).qs);
-                    let scales = _mm256_mul_ps(d, _mm256_set1_ps(*dy.as_ptr().add(t * nb + b)));
-                    for r in 0..N {
-                        let p = dot_i8(q[r], y);
-                        let s = _mm256_permutevar8x32_ps(scales, _mm256_set1_epi32(2 * r as i32));
-                        acc[r][t] = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(p), acc[r][t]);
-                    }
-                }
-            }
-            let mut res = [[0.0f32; V]; N];
-            for r in 0..N {
-                for t in 0..V {
-                    res[r][t] = hsum(acc[r][t]);
-                }
-            }
-            res
-        }
+/// A weight format with its activation format, as the batched kernel sees
+/// them.
+trait Batched {
+    /// Weight block.
+    type W;
+    /// Activation block.
+    type A;
+    /// A weight block ready to multiply: its bytes, and for signed formats
+    /// their absolute values.
+    type Prepared: Copy;
+    /// Whether blocks carry an offset (`m_w s_x`, Q4_1).
+    const OFFSET: bool;
 
+    /// # Safety
+    ///
+    /// AVX2, FMA and F16C.
+    unsafe fn prepare(w: &Self::W) -> Self::Prepared;
+    /// The 8 i32 lanes the GEMV kernel computes for this block pair.
+    ///
+    /// # Safety
+    ///
+    /// AVX2, FMA and F16C.
+    unsafe fn ints(q: Self::Prepared, y: __m256i) -> __m256i;
+    /// The weight scale `d`, converted.
+    ///
+    /// # Safety
+    ///
+    /// AVX2, FMA and F16C.
+    unsafe fn w_d(w: &Self::W) -> f32;
+    /// The weight offset `m` (0 for formats without one).
+    ///
+    /// # Safety
+    ///
+    /// AVX2, FMA and F16C.
+    unsafe fn w_m(w: &Self::W) -> f32;
+    /// The activation quants.
+    fn a_qs(a: &Self::A) -> &[i8; 32];
+    /// The activation scale `d`, converted.
+    ///
+    /// # Safety
+    ///
+    /// AVX2, FMA and F16C.
+    unsafe fn a_d(a: &Self::A) -> f32;
+    /// The activation block sum `s` (0 for formats without one).
+    ///
+    /// # Safety
+    ///
+    /// AVX2, FMA and F16C.
+    unsafe fn a_s(a: &Self::A) -> f32;
+}
+
+/// Signed weight bytes with their absolute values (the sign trick's
+/// per-weight half, see [`dot_i8`]).
+#[derive(Clone, Copy)]
+struct Signed {
+    q: __m256i,
+    abs: __m256i,
+}
+
+macro_rules! batched_d_only {
+    ($fmt:ident, $w:ty, |$bx:ident| $bytes:expr) => {
+        struct $fmt;
+
+        impl Batched for $fmt {
+            type W = $w;
+            type A = BlockQ8_0;
+            type Prepared = Signed;
+            const OFFSET: bool = false;
+
+            #[inline(always)]
+            unsafe fn prepare($bx: &$w) -> Signed {
+                let q = $bytes;
+                Signed { q, abs: _mm256_sign_epi8(q, q) }
+            }
+            #[inline(always)]
+            unsafe fn ints(q: Signed, y: __m256i) -> __m256i {
+                // `dot_i8(q.q, y)`, with `|q|` computed once per block.
+                _mm256_madd_epi16(_mm256_maddubs_epi16(q.abs, _mm256_sign_epi8(y, q.q)), _mm256_set1_epi16(1))
+            }
+            #[inline(always)]
+            unsafe fn w_d(w: &$w) -> f32 {
+                dot::f16_to_f32(w.d)
+            }
+            #[inline(always)]
+            unsafe fn w_m(_: &$w) -> f32 {
+                0.0
+            }
+            #[inline(always)]
+            fn a_qs(a: &BlockQ8_0) -> &[i8; 32] {
+                &a.qs
+            }
+            #[inline(always)]
+            unsafe fn a_d(a: &BlockQ8_0) -> f32 {
+                dot::f16_to_f32(a.d)
+            }
+            #[inline(always)]
+            unsafe fn a_s(_: &BlockQ8_0) -> f32 {
+                0.0
+            }
+        }
+    };
+}
+
+batched_d_only!(Q4_0, BlockQ4_0, |bx| q4_0_bytes(bx));
+batched_d_only!(Q5_0, BlockQ5_0, |bx| q5_0_bytes(bx));
+batched_d_only!(Q8_0, BlockQ8_0, |bx| load32(&bx.qs));
+
+struct Q4_1;
+
+impl Batched for Q4_1 {
+    type W = BlockQ4_1;
+    type A = BlockQ8_1;
+    type Prepared = __m256i;
+    const OFFSET: bool = true;
+
+    #[inline(always)]
+    unsafe fn prepare(w: &BlockQ4_1) -> __m256i {
+        nibbles(&w.qs)
+    }
+    #[inline(always)]
+    unsafe fn ints(q: __m256i, y: __m256i) -> __m256i {
+        dot_u8(q, y)
+    }
+    #[inline(always)]
+    unsafe fn w_d(w: &BlockQ4_1) -> f32 {
+        dot::f16_to_f32(w.d)
+    }
+    #[inline(always)]
+    unsafe fn w_m(w: &BlockQ4_1) -> f32 {
+        dot::f16_to_f32(w.m)
+    }
+    #[inline(always)]
+    fn a_qs(a: &BlockQ8_1) -> &[i8; 32] {
+        &a.qs
+    }
+    #[inline(always)]
+    unsafe fn a_d(a: &BlockQ8_1) -> f32 {
+        dot::f16_to_f32(a.d)
+    }
+    #[inline(always)]
+    unsafe fn a_s(a: &BlockQ8_1) -> f32 {
+        dot::f16_to_f32(a.s)
+    }
+}
+
+/// The FMA part of a tile: `acc[r][t] = Σ_b (d_r d_t) Σ q_r q_t`, lanes not
+/// yet summed, for `N <= TR` rows and `V <= TV` vectors.
+///
+/// `wq[r * nb + b]` is row `r`'s block `b` prepared, `wd[r * nb + b]` its
+/// scale (8 copies), `dy[t * nb + b]` vector `t`'s scale.
+///
+/// # Safety
+///
+/// AVX2, FMA and F16C; `wq.len() >= N * nb`, `wd.len() >= N * nb`,
+/// `x.len() >= V * nb`, `dy.len() >= V * nb` (checked).
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // (row, vector) indices address the tile
+unsafe fn tile<F: Batched, const N: usize, const V: usize>(
+    wq: &[F::Prepared],
+    wd: &[__m256],
+    x: &[F::A],
+    dy: &[f32],
+    nb: usize,
+) -> [[__m256; V]; N] {
+    assert!(wq.len() >= N * nb && wd.len() >= N * nb && x.len() >= V * nb && dy.len() >= V * nb);
+    let mut acc = [[_mm256_setzero_ps(); V]; N];
+    for b in 0..nb {
+        let mut q = [*wq.as_ptr(); N];
+        for (r, q) in q.iter_mut().enumerate() {
+            // SAFETY: r < N and b < nb, so r * nb + b < wq.len().
+            *q = *wq.as_ptr().add(r * nb + b);
+        }
+        for t in 0..V {
+            // SAFETY: t < V and b < nb, so t * nb + b < x.len(), dy.len().
+            let y = load32(F::a_qs(&*x.as_ptr().add(t * nb + b)));
+            let d_t = _mm256_broadcast_ss(&*dy.as_ptr().add(t * nb + b));
+            for r in 0..N {
+                let p = F::ints(q[r], y);
+                // SAFETY: r * nb + b < wd.len().
+                let s = _mm256_mul_ps(*wd.as_ptr().add(r * nb + b), d_t);
+                acc[r][t] = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(p), acc[r][t]);
+            }
+        }
+    }
+    acc
+}
+
+/// Vectors per group of offset sums (one register of f32 lanes).
+const OV: usize = 8;
+
+/// Q4_1's offsets for the rows of one group and the `OV` vectors of one
+/// vector group: lane `t` of result `r` is `Σ_b m_r s_t`, summed from zero
+/// in block order (one multiply and one add per block, as the GEMV kernel's
+/// odd lanes do). `wm[r * nb + b]` is row `r`'s `m` for block `b`;
+/// `sy[b * OV + t]` vector `t`'s `s`.
+///
+/// # Safety
+///
+/// AVX2, FMA and F16C; `wm.len() >= nr * nb`, `sy.len() >= OV * nb`
+/// (checked).
+#[inline(always)]
+unsafe fn row_offsets(wm: &[f32], sy: &[f32], nr: usize, nb: usize, out: &mut [[f32; OV]]) {
+    assert!(wm.len() >= nr * nb && sy.len() >= OV * nb && out.len() >= nr);
+    for (r, o) in out.iter_mut().enumerate().take(nr) {
+        let mut acc = _mm256_setzero_ps();
+        for b in 0..nb {
+            // SAFETY: r < nr, b < nb: in bounds by the assertion; unaligned
+            // load of OV floats.
+            let m = _mm256_set1_ps(*wm.as_ptr().add(r * nb + b));
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(m, _mm256_loadu_ps(sy.as_ptr().add(b * OV))));
+        }
+        // SAFETY: OV = 8 writable floats.
+        _mm256_storeu_ps(o.as_mut_ptr(), acc);
+    }
+}
+
+/// `out[t * rows + r] = row r · x_t` (see the section comment).
+///
+/// # Safety
+///
+/// AVX2, FMA and F16C.
+#[inline(always)]
+unsafe fn gemm<F: Batched>(w: &[F::W], x: &[F::A], nb: usize, out: &mut [f32]) {
+    let (rows, vectors) = check_gemm(w.len(), x.len(), nb, out.len());
+    let mut dy = Vec::with_capacity(x.len());
+    for a in x {
+        dy.push(F::a_d(a));
+    }
+    // Activation sums, OV vectors side by side per block (zeros past the
+    // last vector).
+    let groups = if F::OFFSET { vectors.div_ceil(OV) } else { 0 };
+    let mut sy = vec![0.0f32; groups * nb * OV];
+    if F::OFFSET {
+        for (i, a) in x.iter().enumerate() {
+            let (t, b) = (i / nb, i % nb);
+            sy[((t / OV) * nb + b) * OV + t % OV] = F::a_s(a);
+        }
+    }
+    // The row group's blocks prepared, scales converted (reused by every
+    // vector), and its offsets for every vector (`offsets[g * TR + r]`).
+    let mut wq: Vec<F::Prepared> = Vec::with_capacity(TR * nb);
+    let mut wd: Vec<__m256> = Vec::with_capacity(TR * nb);
+    let mut wm = vec![0.0f32; if F::OFFSET { TR * nb } else { 0 }];
+    let mut offsets = vec![[0.0f32; OV]; groups * TR];
+    let mut r0 = 0;
+    while r0 < rows {
+        let nr = TR.min(rows - r0);
+        let wr = &w[r0 * nb..(r0 + nr) * nb];
+        wq.clear();
+        wd.clear();
+        // SAFETY: both have capacity TR * nb >= wr.len(); the first
+        // `wr.len()` elements are written before `set_len` (index loops,
+        // not `push`, keep the capacity checks out of this loop).
+        for (i, bw) in wr.iter().enumerate() {
+            wq.as_mut_ptr().add(i).write(F::prepare(bw));
+            wd.as_mut_ptr().add(i).write(_mm256_set1_ps(F::w_d(bw)));
+        }
+        wq.set_len(wr.len());
+        wd.set_len(wr.len());
+        if F::OFFSET {
+            for (m, bw) in wm.iter_mut().zip(wr) {
+                *m = F::w_m(bw);
+            }
+            for (g, o) in offsets.chunks_exact_mut(TR).enumerate() {
+                row_offsets(&wm, &sy[g * nb * OV..], nr, nb, o);
+            }
+        }
+        let mut t0 = 0;
+        while t0 < vectors {
+            let nv = TV.min(vectors - t0);
+            macro_rules! run {
+                ($n:literal, $v:literal) => {{
+                    let acc = tile::<F, $n, $v>(&wq, &wd, &x[t0 * nb..], &dy[t0 * nb..], nb);
+                    for (r, row) in acc.iter().enumerate() {
+                        for (t, &a) in row.iter().enumerate() {
+                            let t = t0 + t;
+                            // Formats without offsets add nothing (not even
+                            // a zero, which would turn -0.0 into 0.0).
+                            let v = if F::OFFSET { hsum(a) + offsets[(t / OV) * TR + r][t % OV] } else { hsum(a) };
+                            out[t * rows + r0 + r] = v;
+                        }
+                    }
+                }};
+            }
+            macro_rules! vectors {
+                ($n:literal; $($v:literal)+) => {
+                    match nv {
+                        $($v => run!($n, $v),)+
+                        // nv = TV.min(..) is in 1..=TV (t0 < vectors).
+                        _ => unreachable!("tile of {nv} vectors"),
+                    }
+                };
+            }
+            match nr {
+                1 => vectors!(1; 1 2 3 4),
+                // nr = TR.min(..) is in 1..=TR (r0 < rows).
+                _ => vectors!(2; 1 2 3 4),
+            }
+            t0 += nv;
+        }
+        r0 += nr;
+    }
+}
+
+macro_rules! gemm_entry {
+    ($name:ident, $fmt:ident, $w:ty, $a:ty) => {
         /// `out[t * rows + r] = row r · x_t` (see the section comment).
         ///
         /// # Safety
         ///
         /// The CPU must support AVX2, FMA and F16C.
         #[target_feature(enable = "avx2,fma,f16c")]
-        pub(crate) unsafe fn $gemm(w: &[$w], x: &[$a], nb: usize, out: &mut [f32]) {
-            let (rows, vectors) = check_gemm(w.len(), x.len(), nb, out.len());
-            let mut dy = Vec::with_capacity(x.len());
-            for b in x {
-                dy.push(dot::f16_to_f32(b.d));
-            }
-            gemm_tiles!(rows, vectors, nb, out, |N, V, r0, t0| $tile::<N, V>(
-                &w[r0 * nb..],
-                &x[t0 * nb..],
-                &dy[t0 * nb..],
-                nb
-            ));
+        pub(crate) unsafe fn $name(w: &[$w], x: &[$a], nb: usize, out: &mut [f32]) {
+            gemm::<$fmt>(w, x, nb, out)
         }
     };
 }
 
-/// Walks the tiles: rows outer (a row pair's weights are read once for the
-/// whole batch), vectors inner; edge tiles use smaller `N`, `V`.
-macro_rules! gemm_tiles {
-    ($rows:expr, $vectors:expr, $nb:expr, $out:expr, |$n:ident, $v:ident, $r0:ident, $t0:ident| $tile:expr) => {{
-        let (rows, vectors) = ($rows, $vectors);
-        let mut $r0 = 0;
-        while $r0 < rows {
-            let nr = TR.min(rows - $r0);
-            let mut $t0 = 0;
-            while $t0 < vectors {
-                let nv = TV.min(vectors - $t0);
-                macro_rules! run {
-                    ($nn:literal, $vv:literal) => {{
-                        const $n: usize = $nn;
-                        const $v: usize = $vv;
-                        let res = $tile;
-                        for (r, row) in res.iter().enumerate() {
-                            for (t, &val) in row.iter().enumerate() {
-                                $out[($t0 + t) * rows + $r0 + r] = val;
-                            }
-                        }
-                    }};
-                }
-                match (nr, nv) {
-                    (2, 4) => run!(2, 4),
-                    (2, 3) => run!(2, 3),
-                    (2, 2) => run!(2, 2),
-                    (2, _) => run!(2, 1),
-                    (_, 4) => run!(1, 4),
-                    (_, 3) => run!(1, 3),
-                    (_, 2) => run!(1, 2),
-                    (_, _) => run!(1, 1),
-                }
-                $t0 += nv;
-            }
-            $r0 += nr;
-        }
-    }};
-}
-
-gemm_d_only!(tile_q4_0, gemm_q4_0, BlockQ4_0, BlockQ8_0, |bx| q4_0_bytes(bx));
-gemm_d_only!(tile_q5_0, gemm_q5_0, BlockQ5_0, BlockQ8_0, |bx| q5_0_bytes(bx));
-gemm_d_only!(tile_q8_0, gemm_q8_0, BlockQ8_0, BlockQ8_0, |bx| load32(&bx.qs));
-
-/// Q4_1 tile: `res[r][t] = row r · x_t` for `N <= 2` rows, `V <= 4` vectors;
-/// `m_w s_x` summed per pair in block order, as the GEMV kernel does.
-///
-/// # Safety
-///
-/// AVX2, FMA and F16C; `w.len() >= N * nb`, `x.len() >= V * nb`, `dy` and
-/// `sy` at least `V * nb` (checked).
-#[inline(always)]
-#[allow(clippy::needless_range_loop)] // (row, vector) indices address the tile
-unsafe fn tile_q4_1<const N: usize, const V: usize>(
-    w: &[BlockQ4_1],
-    x: &[BlockQ8_1],
-    dy: &[f32],
-    sy: &[f32],
-    nb: usize,
-) -> [[f32; V]; N] {
-    assert!(w.len() >= N * nb && x.len() >= V * nb && dy.len() >= V * nb && sy.len() >= V * nb);
-    let mut acc = [[_mm256_setzero_ps(); V]; N];
-    for b in 0..nb {
-        let mut q = [_mm256_setzero_si256(); N];
-        let mut heads = [0u32; 4];
-        for r in 0..N {
-            // SAFETY: r < N, b < nb.
-            let bx = w.as_ptr().add(r * nb + b);
-            q[r] = nibbles(&(*bx).qs);
-            heads[r] = header_u32(bx);
-        }
-        // [d0, m0, d1, m1, …] converted at once (a full-register move, no
-        // merge into a live register).
-        let dm = halves_x4(heads);
-        for t in 0..V {
-            // SAFETY: t < V, b < nb.
-            let y = load32(&(*x.as_ptr().add(t * nb + b)).qs);
-            let scales = _mm256_mul_ps(dm, _mm256_set1_ps(*dy.as_ptr().add(t * nb + b)));
-            for r in 0..N {
-                let p = dot_u8(q[r], y);
-                let s = _mm256_permutevar8x32_ps(scales, _mm256_set1_epi32(2 * r as i32));
-                acc[r][t] = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(p), acc[r][t]);
-            }
-        }
-    }
-    // The offsets, in a separate pass (keeping 8 more scalar chains out of
-    // the main loop's registers), each summed in block order from zero as
-    // the GEMV kernel does.
-    let mut msum = [[0.0f32; V]; N];
-    for (r, ms) in msum.iter_mut().enumerate() {
-        for b in 0..nb {
-            // SAFETY: r < N, b < nb.
-            let m = dot::f16_to_f32((*w.as_ptr().add(r * nb + b)).m);
-            for (t, acc_m) in ms.iter_mut().enumerate() {
-                *acc_m += m * *sy.as_ptr().add(t * nb + b);
-            }
-        }
-    }
-    let mut res = [[0.0f32; V]; N];
-    for r in 0..N {
-        for t in 0..V {
-            res[r][t] = hsum(acc[r][t]) + msum[r][t];
-        }
-    }
-    res
-}
-
-/// `out[t * rows + r] = row r · x_t` for Q4_1 (see the section comment).
-///
-/// # Safety
-///
-/// The CPU must support AVX2, FMA and F16C.
-#[target_feature(enable = "avx2,fma,f16c")]
-pub(crate) unsafe fn gemm_q4_1(w: &[BlockQ4_1], x: &[BlockQ8_1], nb: usize, out: &mut [f32]) {
-    let (rows, vectors) = check_gemm(w.len(), x.len(), nb, out.len());
-    let mut dy = Vec::with_capacity(x.len());
-    let mut sy = Vec::with_capacity(x.len());
-    for b in x {
-        dy.push(dot::f16_to_f32(b.d));
-        sy.push(dot::f16_to_f32(b.s));
-    }
-    gemm_tiles!(rows, vectors, nb, out, |N, V, r0, t0| tile_q4_1::<N, V>(
-        &w[r0 * nb..],
-        &x[t0 * nb..],
-        &dy[t0 * nb..],
-        &sy[t0 * nb..],
-        nb
-    ));
-}
+gemm_entry!(gemm_q4_0, Q4_0, BlockQ4_0, BlockQ8_0);
+gemm_entry!(gemm_q4_1, Q4_1, BlockQ4_1, BlockQ8_1);
+gemm_entry!(gemm_q5_0, Q5_0, BlockQ5_0, BlockQ8_0);
+gemm_entry!(gemm_q8_0, Q8_0, BlockQ8_0, BlockQ8_0);
