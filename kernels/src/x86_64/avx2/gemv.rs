@@ -459,6 +459,7 @@ unsafe fn tile<F: Batched, const N: usize, const V: usize>(
 
 /// Vectors per group of offset sums (one register of f32 lanes).
 const OV: usize = 8;
+const _: () = assert!(OV % TV == 0, "a tile's vectors must lie in one offset group");
 
 /// Q4_1's offsets for the rows of one group and the `OV` vectors of one
 /// vector group: lane `t` of result `r` is `Σ_b m_r s_t`, summed from zero
@@ -543,13 +544,19 @@ unsafe fn gemm<F: Batched>(w: &[F::W], x: &[F::A], nb: usize, out: &mut [f32]) {
             macro_rules! run {
                 ($n:literal, $v:literal) => {{
                     let acc = tile::<F, $n, $v>(&wq, &wd, &x[t0 * nb..], &dy[t0 * nb..], nb);
+                    // The tile's vectors lie in one offset group: t0 is a
+                    // multiple of TV, which divides OV.
+                    let (g, l0) = (t0 / OV, t0 % OV);
                     for (r, row) in acc.iter().enumerate() {
+                        let offs = if F::OFFSET { offsets[g * TR + r] } else { [0.0; OV] };
                         for (t, &a) in row.iter().enumerate() {
-                            let t = t0 + t;
                             // Formats without offsets add nothing (not even
                             // a zero, which would turn -0.0 into 0.0).
-                            let v = if F::OFFSET { hsum(a) + offsets[(t / OV) * TR + r][t % OV] } else { hsum(a) };
-                            out[t * rows + r0 + r] = v;
+                            // SAFETY (both): l0 + t <= OV - TV + V - 1 < OV;
+                            // t0 + t < vectors and r0 + r < rows, and
+                            // `out.len() == rows * vectors` (check_gemm).
+                            let v = if F::OFFSET { hsum(a) + *offs.get_unchecked(l0 + t) } else { hsum(a) };
+                            *out.as_mut_ptr().add((t0 + t) * rows + r0 + r) = v;
                         }
                     }
                 }};
