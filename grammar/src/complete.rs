@@ -273,9 +273,9 @@ fn dist_to_accept(d: &dfa::Dfa) -> Box<[u32]> {
     }
     let mut dist = vec![u32::MAX; n];
     let mut queue = std::collections::VecDeque::new();
-    for s in 1..n {
+    for (s, ds) in dist.iter_mut().enumerate().skip(1) {
         if d.is_accept(s as u32) {
-            dist[s] = 0;
+            *ds = 0;
             queue.push_back(s as u32);
         }
     }
