@@ -414,7 +414,8 @@ fn gemm_unchecked_shapes(k: &dyn Kernels, w: &QuantMatrix<'_>, x: &QuantizedVect
 
 #[cfg(feature = "std")]
 pub use parallel::{
-    gemm_parallel, gemm_parallel_with, gemv_parallel, gemv_parallel_many, gemv_parallel_with, GemvTask,
+    gemm_parallel, gemm_parallel_many, gemm_parallel_with, gemv_parallel, gemv_parallel_many, gemv_parallel_with,
+    GemvTask,
 };
 
 #[cfg(feature = "std")]
@@ -422,14 +423,16 @@ mod parallel {
     use super::*;
     use crate::pool::ThreadPool;
 
-    /// One product of a [`gemv_parallel_many`] batch.
+    /// One product of a [`gemv_parallel_many`] or [`gemm_parallel_many`]
+    /// batch.
     #[derive(Debug)]
     pub struct GemvTask<'w, 'b> {
         /// The weights.
         pub w: QuantMatrix<'w>,
         /// The quantized activation.
         pub x: &'b QuantizedVector,
-        /// Where the `w.rows()` results go.
+        /// Where the results go: `w.rows()` values for a GEMV, `[T,
+        /// w.rows()]` row-major for a batched product of `T` vectors.
         pub out: &'b mut [f32],
     }
 
@@ -554,9 +557,6 @@ mod parallel {
 
     /// [`gemm_parallel`] with a chosen kernel set.
     ///
-    /// Each chunk of rows computes all vectors into its own buffer, then
-    /// writes its columns of the `[T, rows]` output.
-    ///
     /// # Panics
     ///
     /// As [`gemm`].
@@ -567,40 +567,99 @@ mod parallel {
         x: &QuantizedVector,
         out: &mut [f32],
     ) {
-        let vectors = check_gemm_shapes(w, x, out);
-        if pool.threads() <= 1 || vectors == 0 {
-            return gemm_unchecked_shapes(kernels, w, x, out);
+        gemm_parallel_many(pool, kernels, &mut [GemvTask { w: *w, x, out }])
+    }
+
+    /// Several batched products ([`gemm`]) in one pool job: the threads wake
+    /// once and take chunks of rows from all of them (q, k and v of a
+    /// prefill's attention layer; gate and up of its MLP). Each task's `out`
+    /// is `[T, w.rows()]` for the `T` vectors of its `x`. Identical results
+    /// to [`gemm`] per task.
+    ///
+    /// Each chunk of rows computes all its task's vectors into its own
+    /// buffer, then writes its columns of the task's output.
+    ///
+    /// ```
+    /// use formwork_kernels::dispatch::best;
+    /// use formwork_kernels::quant::{ActivationType, QuantType};
+    /// use formwork_kernels::{gemm, gemm_parallel_many, GemvTask, QuantMatrix, QuantizedVector, ThreadPool};
+    ///
+    /// // Two 2 x 32 Q8_0 matrices (34-byte blocks: an f16 scale, 32 quants).
+    /// let mut bytes = vec![0u8; 2 * 34];
+    /// for (i, block) in bytes.chunks_exact_mut(34).enumerate() {
+    ///     block[..2].copy_from_slice(&0x3c00u16.to_le_bytes()); // d = 1.0
+    ///     block[2..].fill(i as u8 + 1);
+    /// }
+    /// let a = QuantMatrix::from_bytes(QuantType::Q8_0, 2, 32, &bytes).unwrap();
+    /// let b = QuantMatrix::from_bytes(QuantType::Q8_0, 1, 32, &bytes[34..]).unwrap();
+    /// // Three vectors of 32 values.
+    /// let xs: Vec<f32> = (0..96).map(|i| (i % 7) as f32 - 3.0).collect();
+    /// let x = QuantizedVector::quantize(ActivationType::Q8_0, &xs);
+    /// let (mut out_a, mut out_b) = (vec![0.0; 3 * 2], vec![0.0; 3]);
+    /// let pool = ThreadPool::new(2);
+    /// gemm_parallel_many(
+    ///     &pool,
+    ///     best(),
+    ///     &mut [GemvTask { w: a, x: &x, out: &mut out_a }, GemvTask { w: b, x: &x, out: &mut out_b }],
+    /// );
+    /// let mut want = vec![0.0; 3 * 2];
+    /// gemm(&a, &x, &mut want);
+    /// assert_eq!(out_a, want);
+    /// assert_eq!(out_b, [want[1], want[3], want[5]]);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When a task's shapes or formats disagree (as [`gemm`]).
+    pub fn gemm_parallel_many(pool: &ThreadPool, kernels: &dyn Kernels, tasks: &mut [GemvTask<'_, '_>]) {
+        let vectors: Vec<usize> = tasks.iter().map(|t| check_gemm_shapes(&t.w, t.x, t.out)).collect();
+        if pool.threads() <= 1 {
+            for t in tasks.iter_mut() {
+                gemm_unchecked_shapes(kernels, &t.w, t.x, t.out);
+            }
+            return;
         }
         // Guided chunks over the work (weight bytes x vectors), as for GEMV,
         // in whole groups of 16 rows: each chunk writes `rows`-strided
         // pieces of every vector's output, and 16 floats are a cache line,
         // so two threads rarely write the same line (false sharing).
-        let rows = w.rows();
-        let row_work = (w.byte_len() / rows.max(1)).max(1) * vectors;
+        let row_work = |i: usize| {
+            let t = &tasks[i];
+            (t.w.byte_len() / t.w.rows().max(1)).max(1) * vectors[i]
+        };
+        let mut remaining: usize = (0..tasks.len()).map(|i| row_work(i) * tasks[i].w.rows()).sum();
         let mut chunks = Vec::new();
-        let mut remaining = row_work * rows;
-        let mut r0 = 0;
-        while r0 < rows {
-            let target = (remaining / (2 * pool.threads())).clamp(MIN_CHUNK_BYTES, 4 * MAX_CHUNK_BYTES);
-            let n = (target / row_work).max(1).div_ceil(16) * 16;
-            let r1 = (r0 + n).min(rows);
-            remaining = remaining.saturating_sub((r1 - r0) * row_work);
-            chunks.push(r0..r1);
-            r0 = r1;
+        for (i, t) in tasks.iter().enumerate() {
+            let (rows, work) = (t.w.rows(), row_work(i));
+            if vectors[i] == 0 {
+                continue;
+            }
+            let mut r0 = 0;
+            while r0 < rows {
+                let target = (remaining / (2 * pool.threads())).clamp(MIN_CHUNK_BYTES, 4 * MAX_CHUNK_BYTES);
+                let n = (target / work).max(1).div_ceil(16) * 16;
+                let r1 = (r0 + n).min(rows);
+                remaining = remaining.saturating_sub((r1 - r0) * work);
+                chunks.push((i, r0..r1));
+                r0 = r1;
+            }
         }
-        let out_ptr = OutPtr(out.as_mut_ptr());
+        let per_task: Vec<_> = tasks.iter_mut().map(|t| (t.w, t.x, OutPtr(t.out.as_mut_ptr()))).collect();
         let run_chunk = |c: usize| {
-            let r = chunks[c].clone();
-            let mut local = vec![0.0f32; vectors * r.len()];
+            let (i, ref r) = chunks[c];
+            let (w, x, ref out) = per_task[i];
+            let rows = w.rows();
+            let mut local = vec![0.0f32; vectors[i] * r.len()];
             gemm_unchecked_shapes(kernels, &w.row_range(r.clone()), x, &mut local);
             for (t, vals) in local.chunks_exact(r.len()).enumerate() {
-                for (i, &v) in vals.iter().enumerate() {
-                    // SAFETY: `out` has `vectors * rows` floats and is
-                    // mutably borrowed for the whole call; `t * rows +
-                    // r.start + i` is in bounds, and chunks own disjoint row
-                    // ranges, so no two chunks write the same element; the
-                    // pool runs each chunk once and returns after all.
-                    unsafe { out_ptr.get().add(t * rows + r.start + i).write(v) };
+                for (j, &v) in vals.iter().enumerate() {
+                    // SAFETY: task i's `out` has `vectors[i] * rows` floats
+                    // and is mutably borrowed (through `tasks`) for the
+                    // whole call; `t * rows + r.start + j` is in bounds, and
+                    // the chunks of a task own disjoint row ranges, so no
+                    // two chunks write the same element; the pool runs each
+                    // chunk once and returns after all.
+                    unsafe { out.get().add(t * rows + r.start + j).write(v) };
                 }
             }
         };

@@ -53,7 +53,8 @@
 //!   [`gemv`]; [`gemm`] for a batch of vectors (prefill: the weights are
 //!   read once per batch, results equal to [`gemv`] bit for bit); with
 //!   `std`, [`ThreadPool`], [`gemv_parallel`], [`gemv_parallel_many`]
-//!   (several products in one pool wake-up) and [`gemm_parallel`].
+//!   (several products in one pool wake-up), [`gemm_parallel`] and
+//!   [`gemm_parallel_many`].
 //! - Dot products on block slices: [`dot_q4_0_q8_0`], [`dot_q4_1_q8_1`],
 //!   [`dot_q5_0_q8_0`], [`dot_q8_0_q8_0`], [`dot_q4k_q8k`], [`dot_q5k_q8k`],
 //!   [`dot_q6k_q8k`].
@@ -148,7 +149,10 @@ pub use error::Error;
 pub use f16::F16;
 pub use gemv::{gemm, gemm_with, gemv, gemv_with, QuantMatrix, QuantizedVector, WeightBlocks};
 #[cfg(feature = "std")]
-pub use gemv::{gemm_parallel, gemm_parallel_with, gemv_parallel, gemv_parallel_many, gemv_parallel_with, GemvTask};
+pub use gemv::{
+    gemm_parallel, gemm_parallel_many, gemm_parallel_with, gemv_parallel, gemv_parallel_many, gemv_parallel_with,
+    GemvTask,
+};
 #[cfg(feature = "std")]
 pub use pool::ThreadPool;
 #[cfg(feature = "std")]

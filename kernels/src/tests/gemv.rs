@@ -244,3 +244,47 @@ fn gemm_parallel_is_identical() {
         }
     }
 }
+
+/// Several batched products in one pool job equal [`crate::gemm`] per task:
+/// q/k/v-like shapes sharing an input, another activation format, a task
+/// with no vectors, and a matrix with no rows.
+#[cfg(feature = "std")]
+#[test]
+fn gemm_parallel_many_is_identical() {
+    use crate::gemv::{gemm_parallel_many, GemvTask};
+    use crate::pool::ThreadPool;
+    let vectors = 6;
+    let q = make_case(QuantType::Q4_1, 576, 576, 31);
+    let k = make_case(QuantType::Q4_1, 192, 576, 32);
+    let e = make_case(QuantType::Q4_1, 0, 576, 33);
+    let o = make_case(QuantType::Q8_0, 45, 64, 34);
+    let wq = QuantMatrix::from_bytes(q.ty, q.rows, q.cols, &q.bytes).unwrap();
+    let wk = QuantMatrix::from_bytes(k.ty, k.rows, k.cols, &k.bytes).unwrap();
+    let we = QuantMatrix::from_bytes(e.ty, e.rows, e.cols, &e.bytes).unwrap();
+    let wo = QuantMatrix::from_bytes(o.ty, o.rows, o.cols, &o.bytes).unwrap();
+    let x1 = QuantizedVector::quantize(q.ty.activation(), &Gen::new(35).activations(vectors * 576));
+    let x8 = QuantizedVector::quantize(o.ty.activation(), &Gen::new(36).activations(vectors * 64));
+    let none = QuantizedVector::new(q.ty.activation());
+    for threads in [1, 2, 3] {
+        let pool = ThreadPool::new(threads);
+        for kern in kernel_sets() {
+            let mut outs =
+                [vec![f32::NAN; vectors * 576], vec![f32::NAN; vectors * 192], vec![], vec![f32::NAN; vectors * 45]];
+            let mut empty = [0.0f32; 0];
+            let [oq, ok, oe, oo] = &mut outs;
+            let mut tasks = [
+                GemvTask { w: wq, x: &x1, out: oq },
+                GemvTask { w: wk, x: &x1, out: ok },
+                GemvTask { w: wk, x: &none, out: &mut empty },
+                GemvTask { w: we, x: &x1, out: oe },
+                GemvTask { w: wo, x: &x8, out: oo },
+            ];
+            gemm_parallel_many(&pool, kern, &mut tasks);
+            for (w, x, got) in [(&wq, &x1, &outs[0]), (&wk, &x1, &outs[1]), (&wo, &x8, &outs[3])] {
+                let mut want = vec![0.0; got.len()];
+                crate::gemv::gemm_with(kern, w, x, &mut want);
+                assert_eq!(got, &want, "{} {}x{} threads {threads}", kern.name(), w.rows(), w.cols());
+            }
+        }
+    }
+}
