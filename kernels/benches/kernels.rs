@@ -9,7 +9,8 @@
 //!
 //! Benchmark names: `gemv/<type>_<rows>x<cols>/<kernels>/<threads>t`,
 //! `gemm/<type>_<rows>x<cols>_<n>tok/<kernels>/<threads>t` (throughput in
-//! tokens), `quantize/…`,
+//! tokens), `gemm_qkv/<type>_<n>tok/{separate,many}/2t` (three prefill
+//! products as three pool jobs or one), `quantize/…`,
 //! `mask/<kernel>/<kernels>/<DENSITY>`.
 
 use std::hint::black_box;
@@ -19,8 +20,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use formwork_kernels::dispatch::{available, Kernels};
 use formwork_kernels::quant::{blocks_as_bytes, BlockQ4_1, BlockQ8_0, QuantType};
 use formwork_kernels::{
-    gemm_parallel_with, gemm_with, gemv_parallel_with, gemv_with, sample_masked, Candidates, QuantMatrix,
-    QuantizedVector, SamplingParams, ThreadPool, F16,
+    gemm_parallel_many, gemm_parallel_with, gemm_with, gemv_parallel_with, gemv_with, sample_masked, Candidates,
+    GemvTask, QuantMatrix, QuantizedVector, SamplingParams, ThreadPool, F16,
 };
 
 /// SplitMix64, for reproducible inputs.
@@ -128,6 +129,41 @@ fn bench_gemm(c: &mut Criterion) {
     }
 }
 
+/// A prefill's q, k and v projections (576x576, 2 x 192x576) for 6 tokens on
+/// two threads: three pool jobs, or one ([`gemm_parallel_many`]).
+fn bench_gemm_qkv(c: &mut Criterion) {
+    let pool2 = ThreadPool::new(2);
+    let k = formwork_kernels::dispatch::best();
+    let mut g = Gen(44);
+    let (ty, cols, tokens) = (QuantType::Q4_1, 576, 6);
+    let bytes: Vec<Vec<u8>> = [576, 192, 192].iter().map(|&rows| weights(ty, rows, cols, &mut g)).collect();
+    let ws: Vec<QuantMatrix> = bytes
+        .iter()
+        .zip([576, 192, 192])
+        .map(|(b, rows)| QuantMatrix::from_bytes(ty, rows, cols, b).unwrap())
+        .collect();
+    let x: Vec<f32> = (0..cols * tokens).map(|_| g.sym(2.0)).collect();
+    let xq = QuantizedVector::quantize(ty.activation(), &x);
+    let mut outs: Vec<Vec<f32>> = ws.iter().map(|w| vec![0.0f32; w.rows() * tokens]).collect();
+    let mut group = c.benchmark_group(format!("gemm_qkv/{}_{tokens}tok", ty.name()));
+    group.throughput(Throughput::Elements(tokens as u64));
+    group.bench_function(BenchmarkId::new("separate", "2t"), |b| {
+        b.iter(|| {
+            for (w, out) in ws.iter().zip(outs.iter_mut()) {
+                gemm_parallel_with(&pool2, k, black_box(w), black_box(&xq), out);
+            }
+        })
+    });
+    group.bench_function(BenchmarkId::new("many", "2t"), |b| {
+        b.iter(|| {
+            let mut tasks: Vec<GemvTask> =
+                ws.iter().zip(outs.iter_mut()).map(|(w, out)| GemvTask { w: *w, x: black_box(&xq), out }).collect();
+            gemm_parallel_many(&pool2, k, &mut tasks);
+        })
+    });
+    group.finish();
+}
+
 fn bench_quantize(c: &mut Criterion) {
     let mut g = Gen(7);
     let x: Vec<f32> = (0..1536).map(|_| g.sym(2.0)).collect();
@@ -180,6 +216,6 @@ criterion_group! {
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(1))
         .sample_size(20);
-    targets = bench_gemv, bench_gemm, bench_quantize, bench_mask
+    targets = bench_gemv, bench_gemm, bench_gemm_qkv, bench_quantize, bench_mask
 }
 criterion_main!(benches);
