@@ -43,6 +43,7 @@ use formwork::kernels::quant::{blocks_as_bytes, BlockQ5_0, BlockQ8_0};
 use formwork::kernels::scalar;
 use formwork::model::{Architecture, Model, ModelOptions};
 use formwork::weights::gguf::{GgmlType, Value};
+use formwork::weights::gguf_write::GgufWriter;
 
 // ---------------------------------------------------------------------------
 // A small GGUF writer and synthetic Gemma 3 models.
@@ -55,56 +56,20 @@ struct Tensor {
     data: Vec<u8>,
 }
 
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(&(s.len() as u64).to_le_bytes());
-    out.extend_from_slice(s.as_bytes());
-}
-
-/// A GGUF v3 file with alignment 32 (metadata values: u32, f32, string).
+/// A GGUF v3 file (the library's writer; alignment 32).
 fn write_gguf(meta: &[(String, Value)], tensors: &[Tensor]) -> Vec<u8> {
-    let mut out = b"GGUF".to_vec();
-    out.extend_from_slice(&3u32.to_le_bytes());
-    out.extend_from_slice(&(tensors.len() as u64).to_le_bytes());
-    out.extend_from_slice(&(meta.len() as u64).to_le_bytes());
+    let mut w = GgufWriter::new();
     for (k, v) in meta {
-        put_str(&mut out, k);
-        match v {
-            Value::U32(x) => {
-                out.extend_from_slice(&4u32.to_le_bytes());
-                out.extend_from_slice(&x.to_le_bytes());
-            }
-            Value::F32(x) => {
-                out.extend_from_slice(&6u32.to_le_bytes());
-                out.extend_from_slice(&x.to_le_bytes());
-            }
-            Value::String(s) => {
-                out.extend_from_slice(&8u32.to_le_bytes());
-                put_str(&mut out, s);
-            }
-            other => panic!("the test writer does not write {other:?}"),
-        }
+        w.metadata(k.as_str(), v.clone());
     }
-    let align = |n: usize| n.div_ceil(32) * 32;
-    let mut offset = 0usize;
-    let mut offsets = Vec::new();
     for t in tensors {
-        put_str(&mut out, &t.name);
-        out.extend_from_slice(&(t.dims.len() as u32).to_le_bytes());
-        for d in &t.dims {
-            out.extend_from_slice(&d.to_le_bytes());
-        }
-        out.extend_from_slice(&t.ty.id().to_le_bytes());
-        out.extend_from_slice(&(offset as u64).to_le_bytes());
-        offsets.push(offset);
-        offset = align(offset + t.data.len());
+        w.tensor(&t.name, &t.dims, t.ty).expect("distinct, non-empty tensor names");
     }
-    out.resize(align(out.len()), 0);
-    let start = out.len();
-    for (t, o) in tensors.iter().zip(offsets) {
-        out.resize(start + o, 0);
-        out.extend_from_slice(&t.data);
-    }
-    out
+    w.write(|i, out| {
+        out.copy_from_slice(&tensors[i].data);
+        Ok(())
+    })
+    .expect("tensor data of the declared sizes")
 }
 
 /// Deterministic pseudo-random numbers in [-1, 1).

@@ -14,7 +14,7 @@ use std::cell::RefCell;
 use std::sync::Mutex;
 
 use crate::kernels::quant::ActivationType;
-use crate::kernels::{dispatch::best, gemm_parallel, gemv_parallel_many, GemvTask, ThreadPool};
+use crate::kernels::{dispatch::best, gemm_parallel_many, gemv_parallel_many, GemvTask, ThreadPool};
 
 use super::cache::{sized, Acts, KvCache, Scratch};
 use super::config::{MlpActivation, ModelConfig};
@@ -55,16 +55,15 @@ impl Kinds {
 }
 
 /// Products of `N` matrices with the same input (already quantized in
-/// `acts`) for `t` tokens: one pool job for a single token, the batched
-/// kernel per matrix for several.
+/// `acts`) for `t` tokens, in one pool job (one wake-up for q/k/v, or for
+/// gate/up): matrix-vector products for a single token, batched products
+/// for several.
 fn linear<const N: usize>(pool: &ThreadPool, data: &[u8], acts: &Acts, t: usize, jobs: [(&Matrix, &mut [f32]); N]) {
+    let mut tasks = jobs.map(|(m, out)| GemvTask { w: m.view(data), x: acts.get(m.activation()), out });
     if t == 1 {
-        let mut tasks = jobs.map(|(m, out)| GemvTask { w: m.view(data), x: acts.get(m.activation()), out });
         gemv_parallel_many(pool, best(), &mut tasks);
     } else {
-        for (m, out) in jobs {
-            gemm_parallel(pool, &m.view(data), acts.get(m.activation()), out);
-        }
+        gemm_parallel_many(pool, best(), &mut tasks);
     }
 }
 
