@@ -26,6 +26,9 @@
 
 #![cfg(not(target_arch = "wasm32"))]
 
+mod support;
+use support::{compare, Rng};
+
 use std::path::PathBuf;
 
 use formwork::kernels::quant::{blocks_as_bytes, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ8_0};
@@ -98,22 +101,6 @@ fn write_gguf(meta: &[(String, Meta)], tensors: &[Tensor]) -> Vec<u8> {
         out.extend_from_slice(&t.data);
     }
     out
-}
-
-/// Deterministic pseudo-random numbers in [-1, 1).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-
-    fn values(&mut self, n: usize, scale: f32) -> Vec<f32> {
-        (0..n).map(|_| self.next() * scale).collect()
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -284,19 +271,6 @@ fn candle_logits(gguf: &[u8], tokens: &[u32]) -> Vec<Vec<f32>> {
             logits.squeeze(0).and_then(|l| l.to_vec1::<f32>()).expect("logits")
         })
         .collect()
-}
-
-/// How two rows of logits differ, relative to the reference's range
-/// (max − min): (max |diff|, the reference's drop from its best logit to the
-/// logit of our argmax — 0 when the argmaxes agree).
-fn compare(ours: &[f32], reference: &[f32]) -> (f32, f32) {
-    assert_eq!(ours.len(), reference.len());
-    let max = reference.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let min = reference.iter().copied().fold(f32::INFINITY, f32::min);
-    let diff = ours.iter().zip(reference).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-    let argmax = |v: &[f32]| (0..v.len()).max_by(|&a, &b| v[a].total_cmp(&v[b])).unwrap_or(0);
-    let (a, b) = (argmax(ours), argmax(reference));
-    (diff / (max - min), (reference[b] - reference[a]) / (max - min))
 }
 
 /// Checks formwork's logits at every position of `tokens` against candle's:
